@@ -1,0 +1,1 @@
+"""loyaltybot: a self-hosted Telegram loyalty assistant for small businesses."""
