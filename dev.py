@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Set up and run loyaltybot from a fresh clone with nothing but Python 3.11+.
+
+    python3 dev.py run      # create .venv, install, compile translations, run the bot
+    python3 dev.py test     # the same set-up, then the whole test suite
+
+Anything after `test` goes to pytest (`python3 dev.py test -k card`). `python3 dev.py cli ...`
+runs any other `loyaltybot` command in the same environment (`python3 dev.py cli staff list`).
+Set TEST_DATABASE_URL to run the suite on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".loyaltybot-installed"
+
+
+def _say(message: str) -> None:
+    print(f"[dev] {message}", file=sys.stderr, flush=True)
+
+
+def _requirements_fingerprint() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_environment() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("loyaltybot needs Python 3.11 or newer")
+    if not PYTHON.exists():
+        _say("creating .venv")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    fingerprint = _requirements_fingerprint()
+    if not STAMP.exists() or STAMP.read_text() != fingerprint:
+        _say("installing dependencies into .venv (first run takes a minute)")
+        subprocess.run(
+            [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[test]"],
+            check=True,
+        )
+        STAMP.write_text(fingerprint)
+    subprocess.run(
+        [str(PYTHON), "-c", "from pathlib import Path; from loyaltybot.locales import ensure_compiled; "
+         f"ensure_compiled(Path({str(ROOT / 'locales')!r}))"],
+        check=True,
+    )
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "cli", "setup"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_environment()
+    if command == "setup":
+        return 0
+    if command == "run":
+        args = [str(BIN / "loyaltybot"), "run", *rest]
+    elif command == "cli":
+        args = [str(BIN / "loyaltybot"), *rest]
+    else:
+        args = [str(PYTHON), "-m", "pytest", *rest]
+    os.chdir(ROOT)
+    return subprocess.call(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

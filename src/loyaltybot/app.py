@@ -1,0 +1,230 @@
+"""Composition root: builds everything from Settings. Nothing happens at import time.
+
+`build_app` is used by production (`loyaltybot run`), the end-to-end tests and the
+benchmarks alike, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.utils.i18n import I18n
+from aiohttp import web
+
+from loyaltybot.bot import commands
+from loyaltybot.bot.dispatcher import build_dispatcher
+from loyaltybot.bot.i18n import build_i18n
+from loyaltybot.bot.storage import ServiceStorage
+from loyaltybot.config import ConfigError, Program, Settings, load_program
+from loyaltybot.db.engine import Database, create_database
+from loyaltybot.db.migrate import upgrade_database
+from loyaltybot.db.uow import uow_factories
+from loyaltybot.domain.roles import Role
+from loyaltybot.services.clock import Clock, system_clock
+from loyaltybot.services.container import Services
+from loyaltybot.services.conversations import ConversationService
+from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.scans import ScanService
+from loyaltybot.services.security import load_secret_key
+from loyaltybot.services.staff import StaffService
+from loyaltybot.web.server import build_web_app
+
+log = logging.getLogger("loyaltybot")
+
+
+@dataclass
+class Core:
+    """Database and services: everything but Telegram (used by the CLI too)."""
+
+    settings: Settings
+    program: Program
+    db: Database
+    services: Services
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+@dataclass
+class App:
+    core: Core
+    bot: Bot
+    dispatcher: Dispatcher
+    i18n: I18n
+    bot_username: str
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def services(self) -> Services:
+        return self.core.services
+
+    async def close(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.dispatcher.storage.close()
+        await self.bot.session.close()
+        await self.core.close()
+
+
+async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate: bool = True) -> Core:
+    program = load_program(settings.program_file)
+    owner_ids = settings.owner_id_set
+    db = create_database(settings.async_database_url)
+    try:
+        if migrate:
+            await upgrade_database(db)
+        writer, reader = uow_factories(db)
+        secret = await load_secret_key(
+            writer, settings.secret_key.get_secret_value() if settings.secret_key else None
+        )
+    except Exception:
+        await db.dispose()
+        raise
+    services = Services(
+        program=program,
+        clock=clock,
+        customers=CustomerService(writer=writer, reader=reader, program=program, secret_key=secret, clock=clock),
+        staff=StaffService(writer=writer, reader=reader, owner_ids=owner_ids, clock=clock),
+        conversations=ConversationService(writer=writer, reader=reader, clock=clock),
+        scans=ScanService(
+            writer=writer, reader=reader, secret_key=secret, card_size=program.stamps.card_size, clock=clock
+        ),
+    )
+    return Core(settings=settings, program=program, db=db, services=services)
+
+
+def build_bot(settings: Settings) -> Bot:
+    token = settings.require_bot_token()
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) if settings.bot_api_url else None
+    return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def _build_storage(settings: Settings, services: Services) -> BaseStorage:
+    if settings.redis_url:
+        try:
+            from aiogram.fsm.storage.redis import RedisStorage
+        except ImportError:  # pragma: no cover - depends on the optional extra
+            raise ConfigError("REDIS_URL is set but the redis package is missing: pip install 'loyaltybot[redis]'") from None
+        return RedisStorage.from_url(settings.redis_url)
+    return ServiceStorage(services.conversations)
+
+
+async def build_app(settings: Settings, *, clock: Clock = system_clock) -> App:
+    bot = build_bot(settings)  # fails fast, before touching the database, when BOT_TOKEN is missing
+    settings.webhook_enabled()  # validates the webhook pair
+    try:
+        core = await build_core(settings, clock=clock)
+    except Exception:
+        await bot.session.close()
+        raise
+    try:
+        me = await bot.get_me()
+        assert me.username, "a bot always has a username"
+        i18n = build_i18n(settings.locales_dir, core.program.shop.default_language)
+        dispatcher = build_dispatcher(
+            services=core.services,
+            i18n=i18n,
+            storage=_build_storage(settings, core.services),
+            bot_username=me.username,
+        )
+    except BaseException:
+        await bot.session.close()
+        await core.close()
+        raise
+    return App(core=core, bot=bot, dispatcher=dispatcher, i18n=i18n, bot_username=me.username)
+
+
+async def publish_commands(app: App) -> None:
+    staff = await app.services.staff.list()
+    roles = [(entry.telegram_id, entry.role) for entry in staff]
+    roles += [(owner, Role.OWNER) for owner in sorted(app.services.staff.owner_ids)]
+    await commands.publish_all(app.bot, app.i18n, roles)
+
+
+def _start_background(app: App, coro: Any, name: str) -> None:
+    task = asyncio.create_task(coro, name=name)
+    app.background.add(task)
+
+    def done(finished: asyncio.Task[Any]) -> None:
+        app.background.discard(finished)
+        if not finished.cancelled() and finished.exception() is not None:
+            log.error("background task %s failed", name, exc_info=finished.exception())
+
+    task.add_done_callback(done)
+
+
+async def serve(app: App, stop: asyncio.Event, *, started: float | None = None) -> None:
+    """Run until `stop` is set: long polling, or the webhook server when WEBHOOK_URL is set."""
+    settings = app.core.settings
+    allowed = app.dispatcher.resolve_used_update_types()
+    _start_background(app, publish_commands(app), "publish-commands")
+    if settings.webhook_enabled():
+        assert settings.webhook_url and settings.webhook_secret
+        secret = settings.webhook_secret.get_secret_value()
+        path = urlsplit(settings.webhook_url).path or "/"
+        web_app = build_web_app(app.dispatcher, app.bot, secret=secret, path=path)
+        runner = web.AppRunner(web_app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_listen_host, settings.webhook_listen_port)
+        await site.start()
+        await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=allowed)
+        log.info("webhook server listening on %s:%s", settings.webhook_listen_host, settings.webhook_listen_port)
+        if started is not None:
+            log.info("ready in %.2f s", time.perf_counter() - started)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+        return
+    await app.bot.delete_webhook(drop_pending_updates=False)
+    polling = asyncio.create_task(
+        app.dispatcher.start_polling(
+            app.bot,
+            handle_signals=False,
+            close_bot_session=False,
+            polling_timeout=settings.polling_timeout,
+            allowed_updates=allowed,
+        ),
+        name="polling",
+    )
+    if started is not None:
+        log.info("polling started in %.2f s", time.perf_counter() - started)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if polling in done:
+        stopper.cancel()
+        polling.result()  # polling ended on its own: surface its error
+        return
+    with contextlib.suppress(RuntimeError):
+        await app.dispatcher.stop_polling()
+    await polling
+
+
+async def run(settings: Settings) -> None:
+    """The `loyaltybot run` command: build, serve until SIGINT/SIGTERM, shut down cleanly."""
+    started = time.perf_counter()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    app = await build_app(settings)
+    log.info("bot @%s ready (database: %s)", app.bot_username, app.core.db.write_engine.dialect.name)
+    try:
+        await serve(app, stop, started=started)
+    finally:
+        await app.close()
+        log.info("stopped")

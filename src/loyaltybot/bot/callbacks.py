@@ -1,0 +1,34 @@
+"""Inline-button payloads. Callback data is user input: handlers re-check everything."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class LanguageCb(CallbackData, prefix="lang"):
+    code: str
+    context: str  # "reg" during registration, "set" from settings
+
+
+class ConsentCb(CallbackData, prefix="consent"):
+    accept: bool
+
+
+class BirthdayCb(CallbackData, prefix="bday"):
+    action: str  # "skip" | "cancel"
+
+
+class SettingsCb(CallbackData, prefix="set"):
+    action: str  # "lang" | "bday" | "promo_on" | "promo_off"
+
+
+class PrivacyCb(CallbackData, prefix="priv"):
+    action: str  # "export" | "delete" | "delete_yes" | "delete_no"
+
+
+class HistoryCb(CallbackData, prefix="hist"):
+    page: int
+
+
+class CardCb(CallbackData, prefix="card"):
+    action: str  # "rotate" | "rotate_yes" | "rotate_no"

@@ -1,0 +1,31 @@
+"""Assemble the aiogram Dispatcher: storage, middlewares, and routers in order (fallback last)."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.utils.i18n import I18n
+
+from loyaltybot.bot.deeplinks import DeepLinks
+from loyaltybot.bot.handlers import customer, fallback, registration
+from loyaltybot.bot.i18n import LocaleMiddleware
+from loyaltybot.bot.middlewares import IdentityMiddleware
+from loyaltybot.services.container import Services
+
+
+def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bot_username: str) -> Dispatcher:
+    # One update at a time per user: a double tap cannot run two flows over each other.
+    dispatcher = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), services=services)
+    dispatcher.update.outer_middleware(IdentityMiddleware(services.staff))
+    LocaleMiddleware(i18n).setup(dispatcher)
+
+    links = DeepLinks(services)
+    dispatcher.include_routers(
+        fallback.build_group_router(bot_username=bot_username),
+        registration.build_router(i18n=i18n, links=links),
+        customer.build_help_router(i18n=i18n),
+        customer.build_router(i18n=i18n, bot_username=bot_username),
+        fallback.build_fallback_router(),
+    )
+    return dispatcher

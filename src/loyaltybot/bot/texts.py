@@ -1,0 +1,79 @@
+"""Shared localized texts: error messages by code, labels, and small formatters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import gettext as _
+
+from loyaltybot.domain.errors import DomainError
+from loyaltybot.domain.stamps import render_stamps
+
+
+def error_text(error: DomainError) -> str:
+    """The customer-facing explanation of a refused action, in the current language."""
+    code = error.code
+    if code == "contact_not_own":
+        return _(
+            "That is not your own contact. Please tap “📱 Share my phone number” to share the number "
+            "of this Telegram account."
+        )
+    if code == "phone_invalid":
+        return _("That phone number does not look valid. Please share the number of this Telegram account.")
+    if code == "phone_taken":
+        return _(
+            "This phone number is already registered to another Telegram account. "
+            "If you changed accounts, please ask the shop staff for help."
+        )
+    if code == "not_registered":
+        return _("You are not registered yet. Send /start to join.")
+    if code == "birthday_malformed":
+        return _("I couldn't read that date. Please type it like <code>31/12</code> or <code>31/12/1990</code>.")
+    if code == "birthday_invalid_date":
+        return _("That date does not exist. Please check the day and the month.")
+    if code == "birthday_future":
+        return _("That date is in the future. Please check the year.")
+    if code == "birthday_too_old":
+        return _("Please check the year of your birthday.")
+    if code == "code_not_valid":
+        return _("This code is not valid or no longer works. Please ask the staff for a new one.")
+    if code == "member_code_for_staff":
+        return _("This is a member card. Please show it to the staff at the counter.")
+    if code == "not_allowed":
+        return _("Sorry, only the shop's staff can do that.")
+    return _("Sorry, that did not work. Please try again.")
+
+
+def kind_label(kind: str) -> str:
+    labels = {
+        "purchase": _("Purchase"),
+        "stamp": _("Stamp"),
+        "survey": _("Survey reward"),
+        "referral": _("Referral bonus"),
+        "bonus": _("Bonus"),
+        "redeem": _("Reward redeemed"),
+        "expire": _("Points expired"),
+        "adjust": _("Adjustment"),
+        "reversal": _("Reversal"),
+    }
+    return labels.get(kind, kind)
+
+
+def language_name(code: str) -> str:
+    return {"en": "English", "ms": "Bahasa Melayu"}.get(code, code)
+
+
+def local_time(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M")
+
+
+def stamp_bar(count: int, size: int) -> str:
+    """The stamp card as text; a count above the card size (after a rule change) shows full."""
+    return render_stamps(max(0, min(count, size)), size)
+
+
+def name(text: str | None) -> str:
+    """A person's name, safe inside an HTML message."""
+    return escape(text or "", quote=False)

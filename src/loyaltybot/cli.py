@@ -1,0 +1,213 @@
+"""`loyaltybot` command line: run, db upgrade, staff, export, backup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from loyaltybot.config import ConfigError, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{'.'.join(str(p) for p in first['loc']).upper()}: {first['msg']}") from None
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # aiogram logs every handled update with its id and timing at INFO; keep that at DEBUG.
+    if level.upper() != "DEBUG":
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    from loyaltybot.app import run
+
+    settings = _settings()
+    settings.require_bot_token()
+    settings.webhook_enabled()
+    asyncio.run(run(settings))
+    return 0
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from loyaltybot.db.engine import create_database
+    from loyaltybot.db.migrate import current_revision, upgrade_database
+
+    async def go() -> None:
+        db = create_database(_settings().async_database_url)
+        try:
+            await upgrade_database(db)
+            print(f"database is at revision {', '.join(await current_revision(db))}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+    return 0
+
+
+async def _with_core(action: Any) -> Any:
+    from loyaltybot.app import build_core
+
+    core = await build_core(_settings())
+    try:
+        return await action(core)
+    finally:
+        await core.close()
+
+
+async def _sync_commands(core: Any, telegram_id: int) -> None:
+    """Best effort: refresh the person's command menu if the bot token is configured."""
+    if core.settings.bot_token is None:
+        return
+    from aiogram.exceptions import TelegramAPIError
+    from aiohttp import ClientError
+
+    from loyaltybot.app import build_bot
+    from loyaltybot.bot import commands
+    from loyaltybot.bot.i18n import build_i18n
+
+    bot = build_bot(core.settings)
+    try:
+        role = await core.services.staff.role_of(telegram_id)
+        i18n = build_i18n(core.settings.locales_dir, core.program.shop.default_language)
+        await commands.publish_chat_commands(bot, i18n, telegram_id, role)
+    except (TelegramAPIError, ClientError, OSError) as error:
+        print(f"(command menu not updated now: {error}; it is updated at the next start)", file=sys.stderr)
+    finally:
+        await bot.session.close()
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from loyaltybot.domain.roles import Role
+    from loyaltybot.services.errors import StaffNotFound
+
+    async def go(core: Any) -> int:
+        staff = core.services.staff
+        if args.staff_command == "list":
+            owners = sorted(staff.owner_ids)
+            for owner in owners:
+                print(f"{owner}\towner\t(OWNER_IDS)")
+            for entry in await staff.list():
+                print(f"{entry.telegram_id}\t{entry.role.value}\tadded {entry.added_at:%Y-%m-%d}")
+            if not owners and not await staff.list():
+                print("no staff yet: loyaltybot staff add TELEGRAM_ID")
+            return 0
+        if args.staff_command == "add":
+            role = Role.OWNER if args.owner else Role.STAFF
+            await staff.add(args.telegram_id, role=role, added_by=None)
+            print(f"{args.telegram_id} is now {role.value}")
+        else:
+            if args.telegram_id in staff.owner_ids:
+                print(f"{args.telegram_id} is an owner through OWNER_IDS: remove it there", file=sys.stderr)
+                return 1
+            try:
+                await staff.remove(args.telegram_id, removed_by=None)
+            except StaffNotFound:
+                print(f"{args.telegram_id} is not staff", file=sys.stderr)
+                return 1
+            print(f"{args.telegram_id} is no longer staff")
+        await _sync_commands(core, args.telegram_id)
+        return 0
+
+    return int(asyncio.run(_with_core(go)))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from loyaltybot.services.admin import export_all
+
+    async def go(core: Any) -> dict[str, Any]:
+        return await export_all(core.db)
+
+    data = asyncio.run(_with_core(go))
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    if args.output == "-":
+        print(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from loyaltybot.services.admin import backup
+
+    async def go(core: Any) -> str:
+        return await backup(core.db, Path(args.path))
+
+    print(asyncio.run(_with_core(go)))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyaltybot",
+        description="Self-hosted Telegram loyalty assistant. Configuration comes from the environment or .env.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot (long polling, or webhook when WEBHOOK_URL is set)")
+    run.set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations (run also does this)")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    staff = sub.add_parser("staff", help="manage staff and owners")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_sub.add_parser("add", help="make a Telegram user staff")
+    add.add_argument("telegram_id", type=int, help="the person's numeric Telegram user id")
+    add.add_argument("--owner", action="store_true", help="make them an owner instead of staff")
+    add.set_defaults(func=cmd_staff)
+    remove = staff_sub.add_parser("remove", help="remove a staff member")
+    remove.add_argument("telegram_id", type=int)
+    remove.set_defaults(func=cmd_staff)
+    lst = staff_sub.add_parser("list", help="list owners and staff")
+    lst.set_defaults(func=cmd_staff)
+
+    export = sub.add_parser("export", help="export customers and the ledger as JSON")
+    export.add_argument("output", nargs="?", default="-", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_export)
+
+    backup = sub.add_parser("backup", help="write a consistent copy of the database")
+    backup.add_argument("path", help="destination file (SQLite) or .sql file (PostgreSQL, needs pg_dump)")
+    backup.set_defaults(func=cmd_backup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings()
+        _configure_logging(settings.log_level)
+        code = args.func(args)
+    except ConfigError as error:
+        print(f"loyaltybot: {error}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

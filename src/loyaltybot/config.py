@@ -1,0 +1,199 @@
+"""Settings from the environment (and `.env`), and the program rules from `program.toml`.
+
+Settings are deployment facts (tokens, URLs); the program is the shop's loyalty rules.
+Both are validated at start-up: a bad value stops the process with the key and the reason.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LANGUAGES = ("en", "ms")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(Exception):
+    """A configuration problem an operator must fix; the message is one readable line."""
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Names are the public contract in DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    bot_api_url: str | None = None
+    database_url: str = "sqlite+aiosqlite:///loyaltybot.db"
+    owner_ids: str = ""
+    program_file: Path = Path("program.toml")
+    secret_key: SecretStr | None = None
+    redis_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen_host: str = "0.0.0.0"
+    webhook_listen_port: int = 8080
+    log_level: str = "INFO"
+    locales_dir: Path = PROJECT_ROOT / "locales"
+    polling_timeout: int = 30
+
+    @property
+    def owner_id_set(self) -> frozenset[int]:
+        ids: set[int] = set()
+        for part in self.owner_ids.replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.lstrip("-").isdigit():
+                raise ConfigError(f"OWNER_IDS: {part!r} is not a Telegram user id (digits only, comma-separated)")
+            ids.add(int(part))
+        return frozenset(ids)
+
+    @property
+    def async_database_url(self) -> str:
+        return normalize_database_url(self.database_url)
+
+    def require_bot_token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise ConfigError(
+                "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), "
+                "then put its token in BOT_TOKEN (environment or .env)."
+            )
+        return self.bot_token.get_secret_value().strip()
+
+    def webhook_enabled(self) -> bool:
+        if self.webhook_url and not self.webhook_secret:
+            raise ConfigError("WEBHOOK_URL is set but WEBHOOK_SECRET is not: set both to use webhook mode.")
+        return bool(self.webhook_url)
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver the project ships."""
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return "sqlite+aiosqlite" + url[len("sqlite") :]
+    if url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    return url
+
+
+# --------------------------------------------------------------------------- program.toml
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalizedText(_Section):
+    en: str
+    ms: str
+
+    def get(self, language: str) -> str:
+        return self.ms if language == "ms" else self.en
+
+
+class ShopSection(_Section):
+    name: str = Field("My Shop", min_length=1, max_length=64)
+    currency: str = Field("MYR", pattern=r"^[A-Z]{3}$")
+    timezone: str = "Asia/Kuala_Lumpur"
+    phone_region: str = "MY"
+    default_language: Literal["en", "ms"] = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Kuala_Lumpur)") from None
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use a two-letter country code such as MY)")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class HolidaysSection(_Section):
+    country: str = Field("MY", pattern=r"^[A-Z]{2}$")
+    subdivision: str | None = None
+
+
+class PointsSection(_Section):
+    points_per_unit: int = Field(1, ge=1, le=1000)
+    unit_sen: int = Field(100, ge=1)
+    max_sale_sen: int = Field(1_000_000, ge=1)
+    expiry_months: int = Field(12, ge=0, le=120)
+
+
+class StampsSection(_Section):
+    card_size: int = Field(10, ge=2, le=50)
+    min_interval_hours: float = Field(4, ge=0)
+    daily_cap: int | None = Field(None, ge=1)
+    per_claim: int = Field(1, ge=0, le=10)
+    reward: LocalizedText = LocalizedText(en="1 free drink", ms="1 minuman percuma")
+
+    @property
+    def min_interval(self) -> timedelta:
+        return timedelta(hours=self.min_interval_hours)
+
+
+class PrivacySection(_Section):
+    notice_version: str = Field("2026-11", min_length=1, max_length=32)
+
+
+class Program(_Section):
+    """The shop's loyalty rules. Built-in defaults serve a café in Kuala Lumpur."""
+
+    shop: ShopSection = ShopSection()
+    holidays: HolidaysSection = HolidaysSection()
+    points: PointsSection = PointsSection()
+    stamps: StampsSection = StampsSection()
+    privacy: PrivacySection = PrivacySection()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Program:
+        return self
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{source}: {path}: {message}")
+    return "; ".join(lines)
+
+
+def load_program(path: Path) -> Program:
+    """Read and validate `program.toml`; a missing file means the built-in defaults."""
+    if not path.exists():
+        return Program()
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        return Program.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(str(path), exc)) from None

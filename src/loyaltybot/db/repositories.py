@@ -1,0 +1,226 @@
+"""Repositories: queries and writes on one session. They flush, never commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyaltybot.db.models import (
+    AppSetting,
+    AuditEntry,
+    ConversationState,
+    Customer,
+    LedgerEntry,
+    StaffMember,
+    Token,
+)
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+class CustomerRepository(_Repository):
+    async def by_telegram_id(self, telegram_id: int) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.telegram_id == telegram_id))
+        ).scalar_one_or_none()
+
+    async def by_id(self, customer_id: int) -> Customer | None:
+        return await self.session.get(Customer, customer_id)
+
+    async def by_phone(self, phone: str) -> Customer | None:
+        return (await self.session.execute(select(Customer).where(Customer.phone == phone))).scalar_one_or_none()
+
+    async def by_member_key(self, member_key: str) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.member_key == member_key))
+        ).scalar_one_or_none()
+
+    async def language_of(self, telegram_id: int) -> str | None:
+        return (
+            await self.session.execute(select(Customer.language).where(Customer.telegram_id == telegram_id))
+        ).scalar_one_or_none()
+
+    async def add(self, customer: Customer) -> Customer:
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+    async def apply_points(self, customer_id: int, delta: int) -> int | None:
+        """Add `delta` to the cached balance unless it would go negative; the new balance or None."""
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.balance + delta >= 0)
+            .values(balance=Customer.balance + delta)
+            .returning(Customer.balance)
+        )
+        return result.scalar_one_or_none()
+
+    async def count_active(self) -> int:
+        return (
+            await self.session.execute(select(func.count()).select_from(Customer).where(Customer.status != "deleted"))
+        ).scalar_one()
+
+
+class StaffRepository(_Repository):
+    async def by_telegram_id(self, telegram_id: int) -> StaffMember | None:
+        return (
+            await self.session.execute(select(StaffMember).where(StaffMember.telegram_id == telegram_id))
+        ).scalar_one_or_none()
+
+    async def active_role(self, telegram_id: int) -> str | None:
+        return (
+            await self.session.execute(
+                select(StaffMember.role).where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
+            )
+        ).scalar_one_or_none()
+
+    async def list_active(self) -> Sequence[StaffMember]:
+        return (
+            (
+                await self.session.execute(
+                    select(StaffMember).where(StaffMember.active.is_(True)).order_by(StaffMember.added_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def add(self, member: StaffMember) -> StaffMember:
+        self.session.add(member)
+        await self.session.flush()
+        return member
+
+
+class LedgerRepository(_Repository):
+    async def add(self, entry: LedgerEntry) -> LedgerEntry:
+        self.session.add(entry)
+        await self.session.flush()
+        return entry
+
+    async def page_for_customer(self, customer_id: int, *, offset: int, limit: int) -> Sequence[LedgerEntry]:
+        return (
+            (
+                await self.session.execute(
+                    select(LedgerEntry)
+                    .where(LedgerEntry.customer_id == customer_id)
+                    .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+                    .offset(offset)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def count_for_customer(self, customer_id: int) -> int:
+        return (
+            await self.session.execute(
+                select(func.count()).select_from(LedgerEntry).where(LedgerEntry.customer_id == customer_id)
+            )
+        ).scalar_one()
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[LedgerEntry]:
+        return (
+            (
+                await self.session.execute(
+                    select(LedgerEntry).where(LedgerEntry.customer_id == customer_id).order_by(LedgerEntry.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def sum_for_customer(self, customer_id: int) -> int:
+        return (
+            await self.session.execute(
+                select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.customer_id == customer_id)
+            )
+        ).scalar_one()
+
+
+class TokenRepository(_Repository):
+    async def add(self, token: Token) -> Token:
+        self.session.add(token)
+        await self.session.flush()
+        return token
+
+    async def get(self, token_id: str) -> Token | None:
+        return await self.session.get(Token, token_id)
+
+    async def mark_used(self, token_id: str, *, used_by: int, now: datetime) -> bool:
+        """Single use: only one caller can move used_at from NULL, whatever the concurrency."""
+        result = await self.session.execute(
+            update(Token)
+            .where(Token.id == token_id, Token.used_at.is_(None), Token.expires_at > now)
+            .values(used_at=now, used_by=used_by)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+class AuditRepository(_Repository):
+    async def record(
+        self,
+        *,
+        actor: int | None,
+        action: str,
+        now: datetime,
+        customer_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.session.add(
+            AuditEntry(
+                actor_telegram_id=actor,
+                action=action,
+                customer_id=customer_id,
+                details=json.dumps(details, sort_keys=True) if details else None,
+                created_at=now,
+            )
+        )
+        await self.session.flush()
+
+    async def for_actor(self, actor: int) -> Sequence[AuditEntry]:
+        return (
+            (await self.session.execute(select(AuditEntry).where(AuditEntry.actor_telegram_id == actor)))
+            .scalars()
+            .all()
+        )
+
+
+class ConversationRepository(_Repository):
+    async def get(self, key: str) -> ConversationState | None:
+        return await self.session.get(ConversationState, key)
+
+    async def put(self, key: str, *, state: str | None, data: str, now: datetime) -> None:
+        row = await self.session.get(ConversationState, key)
+        if state is None and data == "{}":
+            if row is not None:
+                await self.session.delete(row)
+                await self.session.flush()
+            return
+        if row is None:
+            self.session.add(ConversationState(key=key, state=state, data=data, updated_at=now))
+        else:
+            row.state, row.data, row.updated_at = state, data, now
+        await self.session.flush()
+
+
+class SettingsRepository(_Repository):
+    async def get(self, key: str) -> str | None:
+        row = await self.session.get(AppSetting, key)
+        return None if row is None else row.value
+
+    async def put_if_absent(self, key: str, value: str) -> str:
+        existing = await self.session.get(AppSetting, key)
+        if existing is not None:
+            return existing.value
+        self.session.add(AppSetting(key=key, value=value))
+        await self.session.flush()
+        return value

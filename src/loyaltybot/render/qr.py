@@ -1,0 +1,36 @@
+"""Draw QR codes (qrcode + Pillow) and read them back from photos (zxing-cpp)."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
+from qrcode.image.pil import PilImage
+
+
+@lru_cache(maxsize=512)
+def qr_png(text: str, *, box_size: int = 10, border: int = 4) -> bytes:
+    """A PNG of `text` as a QR code, large enough for a phone camera across a counter."""
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=border)
+    code.add_data(text)
+    code.make(fit=True)
+    image = code.make_image(image_factory=PilImage)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def decode_qr(image_bytes: bytes) -> list[str]:
+    """Every QR code text found in an image (a photo of a screen or a print); empty if none."""
+    import zxingcpp  # imported lazily: only photo decoding needs it
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            image.load()
+            results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return []
+    return [result.text for result in results if result.valid and result.text]

@@ -1,0 +1,22 @@
+"""The services of one process, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loyaltybot.config import Program
+from loyaltybot.services.clock import Clock
+from loyaltybot.services.conversations import ConversationService
+from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.scans import ScanService
+from loyaltybot.services.staff import StaffService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    program: Program
+    clock: Clock
+    customers: CustomerService
+    staff: StaffService
+    conversations: ConversationService
+    scans: ScanService
