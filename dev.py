@@ -3,6 +3,7 @@
 
     python3 dev.py run      # create .venv, install, compile translations, run the bot
     python3 dev.py test     # the same set-up, then the whole test suite
+    python3 dev.py i18n     # developers: re-extract texts into locales/ after changing them
 
 Anything after `test` goes to pytest (`python3 dev.py test -k card`). `python3 dev.py cli ...`
 runs any other `loyaltybot` command in the same environment (`python3 dev.py cli staff list`).
@@ -54,14 +55,34 @@ def ensure_environment() -> None:
     )
 
 
+def update_catalogues() -> int:
+    """Extract every marked text into messages.pot and merge it into each language's .po."""
+    pybabel = str(BIN / "pybabel")
+    os.chdir(ROOT)
+    subprocess.run(
+        [pybabel, "extract", "-F", "babel.cfg", "-k", "N_", "-k", "__", "--no-location", "--sort-output",
+         "--project=loyaltybot", "--copyright-holder=loyaltybot contributors", "-o", "locales/messages.pot", "."],
+        check=True,
+    )
+    subprocess.run(
+        [pybabel, "update", "-i", "locales/messages.pot", "-d", "locales", "-D", "messages",
+         "--no-fuzzy-matching", "--ignore-obsolete"],
+        check=True,
+    )
+    _say("now translate the new empty msgstr entries in locales/ms/LC_MESSAGES/messages.po")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "cli", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "cli", "setup", "i18n"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_environment()
     if command == "setup":
         return 0
+    if command == "i18n":
+        return update_catalogues()
     if command == "run":
         args = [str(BIN / "loyaltybot"), "run", *rest]
     elif command == "cli":

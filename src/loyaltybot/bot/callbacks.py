@@ -32,3 +32,12 @@ class HistoryCb(CallbackData, prefix="hist"):
 
 class CardCb(CallbackData, prefix="card"):
     action: str  # "rotate" | "rotate_yes" | "rotate_no"
+
+
+class AdminCb(CallbackData, prefix="adm"):
+    """Sections of the owner's /admin hub: "activity", "staff", "broadcasts", "rewards", ...
+
+    Each feature's router handles its own section; /admin only lists the buttons.
+    """
+
+    section: str
