@@ -40,11 +40,11 @@ def _configure_logging(level: str) -> None:
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    settings.require_bot_token()  # before loading aiogram: a missing token is reported at once
+    settings.webhook_enabled()
     from loyaltybot.app import run
 
-    settings = _settings()
-    settings.require_bot_token()
-    settings.webhook_enabled()
     asyncio.run(run(settings))
     return 0
 

@@ -1,0 +1,1 @@
+"""Outbound delivery: the outbox sender (rate limits, retries, Telegram error mapping)."""

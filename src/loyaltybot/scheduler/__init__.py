@@ -1,0 +1,1 @@
+"""Scheduled jobs: APScheduler as a clock; each job calls a service."""
