@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.utils.i18n import I18n
@@ -26,6 +25,7 @@ from aiohttp import web
 from loyaltybot.bot import commands
 from loyaltybot.bot.dispatcher import build_dispatcher
 from loyaltybot.bot.i18n import build_i18n
+from loyaltybot.bot.session import BotApiSession
 from loyaltybot.bot.storage import ServiceStorage
 from loyaltybot.config import ConfigError, Program, Settings, load_program
 from loyaltybot.db.engine import Database, create_database
@@ -108,7 +108,9 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
 
 def build_bot(settings: Settings) -> Bot:
     token = settings.require_bot_token()
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) if settings.bot_api_url else None
+    session = (
+        BotApiSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) if settings.bot_api_url else BotApiSession()
+    )
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 

@@ -11,12 +11,15 @@ from loyaltybot.bot.deeplinks import DeepLinks
 from loyaltybot.bot.handlers import customer, fallback, registration
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
+from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
 from loyaltybot.services.container import Services
 
 
 def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bot_username: str) -> Dispatcher:
     # One update at a time per user: a double tap cannot run two flows over each other.
     dispatcher = Dispatcher(storage=storage, events_isolation=SimpleEventIsolation(), services=services)
+    if isinstance(storage, ServiceStorage):
+        dispatcher.update.outer_middleware(ConversationFlushMiddleware(storage))
     dispatcher.update.outer_middleware(IdentityMiddleware(services.staff))
     LocaleMiddleware(i18n).setup(dispatcher)
 

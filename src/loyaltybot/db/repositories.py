@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyaltybot.db.upsert import insert_or_ignore, insert_or_update
 from loyaltybot.db.models import (
     AppSetting,
     AuditEntry,
@@ -199,17 +200,16 @@ class ConversationRepository(_Repository):
         return await self.session.get(ConversationState, key)
 
     async def put(self, key: str, *, state: str | None, data: str, now: datetime) -> None:
-        row = await self.session.get(ConversationState, key)
         if state is None and data == "{}":
-            if row is not None:
-                await self.session.delete(row)
-                await self.session.flush()
+            await self.session.execute(delete(ConversationState).where(ConversationState.key == key))
             return
-        if row is None:
-            self.session.add(ConversationState(key=key, state=state, data=data, updated_at=now))
-        else:
-            row.state, row.data, row.updated_at = state, data, now
-        await self.session.flush()
+        await insert_or_update(
+            self.session,
+            ConversationState.__table__,  # type: ignore[arg-type]
+            {"key": key, "state": state, "data": data, "updated_at": now},
+            keys=["key"],
+            update=["state", "data", "updated_at"],
+        )
 
 
 class SettingsRepository(_Repository):
@@ -218,9 +218,7 @@ class SettingsRepository(_Repository):
         return None if row is None else row.value
 
     async def put_if_absent(self, key: str, value: str) -> str:
-        existing = await self.session.get(AppSetting, key)
-        if existing is not None:
-            return existing.value
-        self.session.add(AppSetting(key=key, value=value))
-        await self.session.flush()
-        return value
+        """Store `value` unless the key exists; return what is stored (first writer wins)."""
+        await insert_or_ignore(self.session, AppSetting.__table__, {"key": key, "value": value}, keys=["key"])  # type: ignore[arg-type]
+        stored = (await self.session.execute(select(AppSetting.value).where(AppSetting.key == key))).scalar_one()
+        return str(stored)

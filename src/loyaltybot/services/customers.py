@@ -168,6 +168,9 @@ class CustomerService:
                     return Registration(_profile(existing), created=False)
                 holder = await uow.customers.by_phone(e164)
                 if holder is not None:
+                    if holder.telegram_id == telegram_id:
+                        # A concurrent registration of this same user (a double tap) just committed.
+                        return Registration(_profile(holder), created=False)
                     raise PhoneTaken()
                 customer = Customer(
                     telegram_id=telegram_id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from loyaltybot.db.models import StaffMember
 from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.roles import Role
@@ -28,7 +30,6 @@ class StaffEntry:
     role: Role
     display_name: str | None
     added_at: datetime
-    from_environment: bool = False
 
 
 class StaffService:
@@ -59,11 +60,11 @@ class StaffService:
         if role is Role.CUSTOMER:
             raise ValueError("customers are not staff")
         now = self._clock()
-        async with self._writer() as uow:
-            member = await uow.staff.by_telegram_id(telegram_id)
-            if member is None:
-                member = await uow.staff.add(
-                    StaffMember(
+        for attempt in range(3):
+            async with self._writer() as uow:
+                member = await uow.staff.by_telegram_id(telegram_id)
+                if member is None:
+                    member = StaffMember(
                         telegram_id=telegram_id,
                         role=role.value,
                         display_name=display_name,
@@ -71,15 +72,23 @@ class StaffService:
                         added_at=now,
                         active=True,
                     )
+                    try:
+                        await uow.staff.add(member)
+                    except IntegrityError:
+                        if attempt == 2:
+                            raise
+                        continue  # added concurrently: update that row instead
+                else:
+                    member.role, member.active, member.removed_at = role.value, True, None
+                    member.added_by, member.added_at = added_by, now
+                    if display_name:
+                        member.display_name = display_name
+                await uow.audit.record(
+                    actor=added_by, action=f"staff.added.{role.value}", now=now, details={"staff": telegram_id}
                 )
-            else:
-                member.role, member.active, member.removed_at = role.value, True, None
-                member.added_by, member.added_at = added_by, now
-                if display_name:
-                    member.display_name = display_name
-            await uow.audit.record(actor=added_by, action=f"staff.added.{role.value}", now=now, details={"staff": telegram_id})
-            await uow.commit()
-            return StaffEntry(telegram_id, role, member.display_name, member.added_at)
+                await uow.commit()
+                return StaffEntry(telegram_id, role, member.display_name, member.added_at)
+        raise AssertionError("unreachable")
 
     async def remove(self, telegram_id: int, *, removed_by: int | None) -> None:
         now = self._clock()

@@ -391,6 +391,12 @@ def help_text(identity: Identity | None) -> str:
         _("/privacy — your data: see, export or delete it"),
         _("/help — this help"),
     ]
+    if identity is not None and identity.role.is_staff:
+        lines += [
+            "",
+            _("<b>For staff</b>"),
+            _("Scan a customer's member QR code with your phone camera to open their card here."),
+        ]
     return "\n".join(lines)
 
 
