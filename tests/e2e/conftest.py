@@ -120,7 +120,7 @@ async def bot(database_url: str, emulator: BotApiEmulator, tmp_path: Path) -> As
 # --------------------------------------------------------------------------- conversation helpers
 
 
-async def expect(user: SimUser, *needles: str, timeout: float = 5.0) -> ChatMessage:
+async def expect(user: SimUser, *needles: str, timeout: float = 10.0) -> ChatMessage:
     """The next bot message in the user's chat; it must contain every needle."""
     message = await user.wait_for_message(timeout=timeout)
     body = message.text or message.caption or ""

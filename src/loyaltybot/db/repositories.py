@@ -44,6 +44,17 @@ class CustomerRepository(_Repository):
             await self.session.execute(select(Customer).where(Customer.member_key == member_key))
         ).scalar_one_or_none()
 
+    async def language_and_staff_role(self, telegram_id: int) -> tuple[str | None, str | None]:
+        """The customer's language and the active staff role of one Telegram user, in one query."""
+        language = select(Customer.language).where(Customer.telegram_id == telegram_id).scalar_subquery()
+        role = (
+            select(StaffMember.role)
+            .where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
+            .scalar_subquery()
+        )
+        row = (await self.session.execute(select(language, role))).one()
+        return row[0], row[1]
+
     async def language_of(self, telegram_id: int) -> str | None:
         return (
             await self.session.execute(select(Customer.language).where(Customer.telegram_id == telegram_id))
