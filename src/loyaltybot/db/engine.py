@@ -47,6 +47,9 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
+        # Sessions always end their transaction before returning the connection; the pool's
+        # extra ROLLBACK would be one more round trip to the driver's thread per transaction.
+        pool_reset_on_return=None,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 

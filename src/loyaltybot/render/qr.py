@@ -13,7 +13,9 @@ from qrcode.image.pil import PilImage
 @lru_cache(maxsize=512)
 def qr_png(text: str, *, box_size: int = 10, border: int = 4) -> bytes:
     """A PNG of `text` as a QR code, large enough for a phone camera across a counter."""
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=border)
+    # A fixed mask skips qrcode's search for the "best" of eight masks (most of its CPU);
+    # every mask is valid and phone cameras read them all.
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=border, mask_pattern=2)
     code.add_data(text)
     code.make(fit=True)
     image = code.make_image(image_factory=PilImage)
