@@ -4,7 +4,8 @@ SQLite: WAL so readers never wait for the writer, a busy timeout for other proce
 CLI), foreign keys on, and every write transaction begun IMMEDIATE so two writers queue
 instead of one failing with "database is locked" when it upgrades a read lock. Inside one
 process, writers share a single connection, so they wait in asyncio (fair, no busy-loop
-sleeps) rather than in SQLite's busy handler. Reads use a separate pool.
+sleeps) rather than in SQLite's busy handler. Reads use a separate pool of read-only
+connections in autocommit mode (no snapshot across statements; none of our reads needs one).
 
 PostgreSQL (asyncpg): one engine serves both; conditional UPDATEs give the same guarantees.
 """
@@ -41,7 +42,7 @@ class Database:
             await self.read_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, begin: str, pool_size: int, read_only: bool = False) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -65,11 +66,15 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
         # moment; only a power cut can lose the last commits (never corrupt the file). FULL
         # would fsync every commit (~5 ms here) and cap writes near 200/s.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+    if begin:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(begin)
 
     return engine
 
@@ -80,7 +85,9 @@ def create_database(url: str, *, echo: bool = False) -> Database:
         if parsed.database in (None, "", ":memory:"):
             raise ValueError("an in-memory SQLite database cannot be shared between connections; use a file")
         write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-        read_engine = _sqlite_engine(url, begin="BEGIN", pool_size=4)
+        # Reads run in autocommit: each SELECT sees the latest commit, without BEGIN/ROLLBACK
+        # round trips; the connections refuse writes (query_only).
+        read_engine = _sqlite_engine(url, begin="", pool_size=4, read_only=True)
     else:
         write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo)
         read_engine = write_engine
