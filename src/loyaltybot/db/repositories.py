@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.models import (
@@ -18,6 +18,7 @@ from loyaltybot.db.models import (
     LedgerEntry,
     StaffMember,
     Token,
+    Voucher,
 )
 
 
@@ -62,6 +63,30 @@ class CustomerRepository(_Repository):
             .returning(Customer.balance)
         )
         return result.scalar_one_or_none()
+
+    async def apply_claim(self, customer_id: int, delta: int) -> tuple[int, int] | None:
+        """Add points to an active customer; (new balance, current stamps) or None.
+
+        The UPDATE also locks the customer's row (PostgreSQL) until commit, so the stamp
+        limits read after it cannot race with another claim for the same customer.
+        """
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.status != "deleted", Customer.balance + delta >= 0)
+            .values(balance=Customer.balance + delta)
+            .returning(Customer.balance, Customer.stamps)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def set_card(self, customer_id: int, *, stamps: int, visited_at: datetime) -> None:
+        await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id)
+            .values(stamps=stamps, last_visit_at=visited_at)
+            .execution_options(synchronize_session=False)
+        )
 
     async def count_active(self) -> int:
         return (
@@ -138,6 +163,42 @@ class LedgerRepository(_Repository):
             .all()
         )
 
+    async def has_key(self, idempotency_key: str) -> bool:
+        return (
+            await self.session.execute(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key))
+        ).first() is not None
+
+    async def stamp_state(self, customer_id: int, *, day_start: datetime, day_end: datetime) -> tuple[datetime | None, int]:
+        """(time of the customer's last stamp, stamps given in the shop day [day_start, day_end))."""
+        stamped = and_(LedgerEntry.customer_id == customer_id, LedgerEntry.stamps_delta > 0)
+        last = (await self.session.execute(select(func.max(LedgerEntry.created_at)).where(stamped))).scalar_one()
+        today = (
+            await self.session.execute(
+                select(func.coalesce(func.sum(LedgerEntry.stamps_delta), 0)).where(
+                    stamped, LedgerEntry.created_at >= day_start, LedgerEntry.created_at < day_end
+                )
+            )
+        ).scalar_one()
+        if last is not None and last.tzinfo is None:  # func.max bypasses the column type on SQLite
+            last = last.replace(tzinfo=UTC)
+        return last, int(today)
+
+    async def credits_between(self, start: datetime, end: datetime) -> Sequence[tuple[int, int | None, str, int]]:
+        """(customer id, staff id, kind, spend sen or 0) of every purchase or stamp entry in [start, end)."""
+        rows = await self.session.execute(
+            select(
+                LedgerEntry.customer_id,
+                LedgerEntry.staff_telegram_id,
+                LedgerEntry.kind,
+                func.coalesce(LedgerEntry.spend_sen, 0),
+            ).where(
+                LedgerEntry.created_at >= start,
+                LedgerEntry.created_at < end,
+                or_(LedgerEntry.kind == "purchase", LedgerEntry.kind == "stamp"),
+            )
+        )
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows.all()]
+
     async def sum_for_customer(self, customer_id: int) -> int:
         return (
             await self.session.execute(
@@ -164,6 +225,39 @@ class TokenRepository(_Repository):
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    async def issued_between(self, kind: str, start: datetime, end: datetime) -> Sequence[tuple[int | None, bool]]:
+        """(issuer, claimed?) of every token of `kind` created in [start, end)."""
+        rows = await self.session.execute(
+            select(Token.created_by, Token.used_at.is_not(None)).where(
+                Token.kind == kind, Token.created_at >= start, Token.created_at < end
+            )
+        )
+        return [(r[0], bool(r[1])) for r in rows.all()]
+
+
+class VoucherRepository(_Repository):
+    async def add(self, voucher: Voucher) -> Voucher:
+        self.session.add(voucher)
+        await self.session.flush()
+        return voucher
+
+    async def active_for_customer(self, customer_id: int, now: datetime) -> Sequence[Voucher]:
+        return (
+            (
+                await self.session.execute(
+                    select(Voucher)
+                    .where(
+                        Voucher.customer_id == customer_id,
+                        Voucher.used_at.is_(None),
+                        or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
+                    )
+                    .order_by(Voucher.issued_at, Voucher.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
 
 class AuditRepository(_Repository):
     async def record(
@@ -185,6 +279,19 @@ class AuditRepository(_Repository):
             )
         )
         await self.session.flush()
+
+    async def between(self, start: datetime, end: datetime, *, prefix: str) -> Sequence[AuditEntry]:
+        return (
+            (
+                await self.session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.created_at >= start, AuditEntry.created_at < end, AuditEntry.action.startswith(prefix))
+                    .order_by(AuditEntry.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     async def for_actor(self, actor: int) -> Sequence[AuditEntry]:
         return (
