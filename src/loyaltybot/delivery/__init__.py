@@ -1,0 +1,1 @@
+"""Delivery: see DESIGN.md (filled in by the features that need it)."""

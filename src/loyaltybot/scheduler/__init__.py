@@ -1,0 +1,1 @@
+"""Scheduler: see DESIGN.md (filled in by the features that need it)."""
