@@ -170,14 +170,14 @@ class CounterService:
         now = self._clock()
         try:
             async with self._writer() as uow:
-                customer = await uow.customers.by_telegram_id(customer_telegram_id)
-                if customer is None:
-                    raise NotRegistered()
                 token = await uow.tokens.get(token_id)
                 if token is None or token.kind != SALE or token.amount_sen is None:
                     raise CodeNotValid()
                 if token.created_by == customer_telegram_id:
                     raise OwnSale()
+                customer = await uow.customers.by_telegram_id(customer_telegram_id)
+                if customer is None:
+                    raise NotRegistered()
                 if not await uow.tokens.mark_used(token_id, used_by=customer_telegram_id, now=now):
                     raise CodeExpired() if token.used_at is None and token.expires_at <= now else CodeUsed()
                 credit = await self._credit(

@@ -91,6 +91,12 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
             stamps=min(card.stamps, card.card_size),
             size=card.card_size,
         )
+        if card.vouchers:
+            caption += "\n\n" + _("🎟 <b>Your vouchers</b>") + "".join(
+                "\n• " + name(title)
+                + (" " + _("(valid until {date})").format(date=local_time(expires, services.program.shop.tz)) if expires else "")
+                for title, expires in card.vouchers
+            )
         keyboard = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=_("🔄 New code"), callback_data=CardCb(action="rotate").pack())]]
         )

@@ -202,8 +202,8 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
         except DomainError as error:
             await query.message.edit_text(error_text(error))
             return
-        await query.message.edit_text(_("{name} is no longer staff.").format(name=name(staff_label(removed))))
         await commands.publish_chat_commands(bot, i18n, removed.telegram_id, Role.CUSTOMER)
+        await query.message.edit_text(_("{name} is no longer staff.").format(name=name(staff_label(removed))))
 
     return router
 
