@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.models import (
@@ -64,29 +64,27 @@ class CustomerRepository(_Repository):
         )
         return result.scalar_one_or_none()
 
-    async def apply_claim(self, customer_id: int, delta: int) -> tuple[int, int] | None:
-        """Add points to an active customer; (new balance, current stamps) or None.
+    async def by_telegram_id_for_update(self, telegram_id: int) -> Customer | None:
+        """The customer's row, locked until commit (PostgreSQL; SQLite writers are serialized anyway)."""
+        return (
+            await self.session.execute(select(Customer).where(Customer.telegram_id == telegram_id).with_for_update())
+        ).scalar_one_or_none()
 
-        The UPDATE also locks the customer's row (PostgreSQL) until commit, so the stamp
-        limits read after it cannot race with another claim for the same customer.
-        """
+    async def by_member_key_for_update(self, member_key: str) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.member_key == member_key).with_for_update())
+        ).scalar_one_or_none()
+
+    async def credit(self, customer_id: int, *, points: int, stamps: int, visited_at: datetime) -> int | None:
+        """Add points (never below zero) and set the stamp card in one conditional UPDATE; the new balance."""
         result = await self.session.execute(
             update(Customer)
-            .where(Customer.id == customer_id, Customer.status != "deleted", Customer.balance + delta >= 0)
-            .values(balance=Customer.balance + delta)
-            .returning(Customer.balance, Customer.stamps)
+            .where(Customer.id == customer_id, Customer.balance + points >= 0)
+            .values(balance=Customer.balance + points, stamps=stamps, last_visit_at=visited_at)
+            .returning(Customer.balance)
             .execution_options(synchronize_session=False)
         )
-        row = result.one_or_none()
-        return None if row is None else (row[0], row[1])
-
-    async def set_card(self, customer_id: int, *, stamps: int, visited_at: datetime) -> None:
-        await self.session.execute(
-            update(Customer)
-            .where(Customer.id == customer_id)
-            .values(stamps=stamps, last_visit_at=visited_at)
-            .execution_options(synchronize_session=False)
-        )
+        return result.scalar_one_or_none()
 
     async def count_active(self) -> int:
         return (
@@ -170,18 +168,19 @@ class LedgerRepository(_Repository):
 
     async def stamp_state(self, customer_id: int, *, day_start: datetime, day_end: datetime) -> tuple[datetime | None, int]:
         """(time of the customer's last stamp, stamps given in the shop day [day_start, day_end))."""
-        stamped = and_(LedgerEntry.customer_id == customer_id, LedgerEntry.stamps_delta > 0)
-        last = (await self.session.execute(select(func.max(LedgerEntry.created_at)).where(stamped))).scalar_one()
-        today = (
+        in_day = and_(LedgerEntry.created_at >= day_start, LedgerEntry.created_at < day_end)
+        row = (
             await self.session.execute(
-                select(func.coalesce(func.sum(LedgerEntry.stamps_delta), 0)).where(
-                    stamped, LedgerEntry.created_at >= day_start, LedgerEntry.created_at < day_end
-                )
+                select(
+                    func.max(LedgerEntry.created_at),
+                    func.coalesce(func.sum(case((in_day, LedgerEntry.stamps_delta), else_=0)), 0),
+                ).where(LedgerEntry.customer_id == customer_id, LedgerEntry.stamps_delta > 0)
             )
-        ).scalar_one()
-        if last is not None and last.tzinfo is None:  # func.max bypasses the column type on SQLite
+        ).one()
+        last = row[0]
+        if last is not None and last.tzinfo is None:  # defensive: aggregates may bypass the column type
             last = last.replace(tzinfo=UTC)
-        return last, int(today)
+        return last, int(row[1])
 
     async def credits_between(self, start: datetime, end: datetime) -> Sequence[tuple[int, int | None, str, int]]:
         """(customer id, staff id, kind, spend sen or 0) of every purchase or stamp entry in [start, end)."""
@@ -224,6 +223,27 @@ class TokenRepository(_Repository):
             .values(used_at=now, used_by=used_by)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def claim(self, token_id: str, *, kind: str, used_by: int, now: datetime) -> tuple[int | None, int | None] | None:
+        """Spend a one-time token not issued by `used_by`: (amount_sen, issuer), or None if it cannot be.
+
+        One conditional UPDATE: of any number of concurrent claims exactly one gets the row.
+        """
+        result = await self.session.execute(
+            update(Token)
+            .where(
+                Token.id == token_id,
+                Token.kind == kind,
+                Token.used_at.is_(None),
+                Token.expires_at > now,
+                or_(Token.created_by.is_(None), Token.created_by != used_by),
+            )
+            .values(used_at=now, used_by=used_by)
+            .returning(Token.amount_sen, Token.created_by)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+        return None if row is None else (row[0], row[1])
 
     async def issued_between(self, kind: str, start: datetime, end: datetime) -> Sequence[tuple[int | None, bool]]:
         """(issuer, claimed?) of every token of `kind` created in [start, end)."""

@@ -170,22 +170,27 @@ class CounterService:
         now = self._clock()
         try:
             async with self._writer() as uow:
-                token = await uow.tokens.get(token_id)
-                if token is None or token.kind != SALE or token.amount_sen is None:
-                    raise CodeNotValid()
-                if token.created_by == customer_telegram_id:
-                    raise OwnSale()
-                customer = await uow.customers.by_telegram_id(customer_telegram_id)
-                if customer is None:
-                    raise NotRegistered()
-                if not await uow.tokens.mark_used(token_id, used_by=customer_telegram_id, now=now):
-                    raise CodeExpired() if token.used_at is None and token.expires_at <= now else CodeUsed()
+                customer = await uow.customers.by_telegram_id_for_update(customer_telegram_id)
+                claimed = None
+                if customer is not None:
+                    claimed = await uow.tokens.claim(token_id, kind=SALE, used_by=customer_telegram_id, now=now)
+                if claimed is None or claimed[0] is None:
+                    # Refused: find out why, for a clear message (nothing was changed).
+                    token = await uow.tokens.get(token_id)
+                    if token is None or token.kind != SALE or token.amount_sen is None:
+                        raise CodeNotValid()
+                    if token.created_by == customer_telegram_id:
+                        raise OwnSale()
+                    if customer is None:
+                        raise NotRegistered()
+                    raise CodeUsed() if token.used_at is not None else CodeExpired()
+                amount_sen, issuer = claimed
                 credit = await self._credit(
                     uow,
                     customer,
-                    points=self.points_rule.points_for(token.amount_sen),
-                    spend_sen=token.amount_sen,
-                    staff_id=token.created_by,
+                    points=self.points_rule.points_for(amount_sen),
+                    spend_sen=amount_sen,
+                    staff_id=issuer,
                     kind="purchase",
                     key=f"sale:{token_id}",
                     now=now,
@@ -195,7 +200,7 @@ class CounterService:
                     action="sale.claimed",
                     customer_id=customer.id,
                     now=now,
-                    details={"token": token_id, "staff": token.created_by, "points": credit.points},
+                    details={"token": token_id, "staff": issuer, "points": credit.points},
                 )
                 await uow.commit()
                 return credit
@@ -220,7 +225,7 @@ class CounterService:
         try:
             async with self._writer() as uow:
                 await require_staff(uow, self._owner_ids, actor)
-                customer = await uow.customers.by_member_key(member_key)
+                customer = await uow.customers.by_member_key_for_update(member_key)
                 if customer is None or customer.status == "deleted" or customer.telegram_id is None:
                     raise CodeNotValid()
                 if customer.telegram_id == actor:
@@ -267,12 +272,9 @@ class CounterService:
         assert customer.telegram_id is not None
         program = self._program
         size = program.stamps.card_size
-        # Points first: the UPDATE locks the customer's row, so the stamp limits below see
-        # every earlier claim of this customer (PostgreSQL; SQLite writers are serialized).
-        applied = await uow.customers.apply_claim(customer.id, points)
-        if applied is None:
-            raise CodeNotValid()
-        balance, card = applied
+        # The customer's row is locked (PostgreSQL) since it was read, so the stamp limits
+        # below see every earlier claim of this customer; SQLite writers are serialized.
+        card = customer.stamps
         stamps_added, refused, next_at = 0, None, None
         policy = self._stamp_policy
         if policy is not None:
@@ -288,6 +290,9 @@ class CounterService:
             raise StampNotAllowed(next_at=next_at)
         result = add_stamps(card % size, stamps_added, size)
         completed = result.cards_completed + card // size
+        balance = await uow.customers.credit(customer.id, points=points, stamps=result.new_count, visited_at=now)
+        if balance is None:
+            raise CodeNotValid()
         expiry_months = program.points.expiry_months
         await uow.ledger.add(
             LedgerEntry(
@@ -303,7 +308,6 @@ class CounterService:
                 expires_at=add_months(now, expiry_months) if expiry_months and points > 0 else None,
             )
         )
-        await uow.customers.set_card(customer.id, stamps=result.new_count, visited_at=now)
         reward = program.stamps.reward
         vouchers = []
         for number in range(completed):
