@@ -81,6 +81,8 @@ async def test_whole_sale_flow_from_the_qr_photo(bot: RunningBot, emulator: BotA
 
 async def test_sale_menu_prompt_and_amount_errors(bot: RunningBot, emulator: BotApiEmulator) -> None:
     staff = await add_staff(bot, emulator)
+    await staff.send("/help")
+    await expect(staff, "/sale —")
     await staff.send("/sale")
     await expect(staff, "Type the sale amount")
     for typed, needle in (("abc", "couldn't read"), ("0", "more than zero"), ("-5", "more than zero"),
@@ -301,7 +303,7 @@ async def test_invite_flow_and_removal(bot: RunningBot, emulator: BotApiEmulator
 
     # Dan can issue a sale; then the owner removes him and he loses every staff action at once.
     await dan.send("/sale 5")
-    await expect(dan, "RM 5.00")
+    dans_sale = payload_from_link(dan.decode_qr(await expect(dan, "RM 5.00")) or "", BOT_USERNAME)
     await owner.send("/staff")
     listing = await expect(owner, "Dan")
     await owner.click(listing, "🗑 Remove Dan")
@@ -314,6 +316,11 @@ async def test_invite_flow_and_removal(bot: RunningBot, emulator: BotApiEmulator
     reply = await dan.wait_for_message()
     assert "RM 5.00" not in (reply.text or reply.caption or "")
     assert await bot.count(Token, Token.kind == "sale") == 1
+    # His open sale code stopped working too.
+    await register(eve)
+    await eve.send(f"/start {dans_sale}")
+    await expect(eve, "not valid")
+    assert await bot.count(LedgerEntry) == 0
 
 
 async def test_invite_expired_and_non_owner_cannot_manage_staff(bot: RunningBot, emulator: BotApiEmulator) -> None:
@@ -363,3 +370,14 @@ async def test_admin_activity(bot: RunningBot, emulator: BotApiEmulator) -> None
     await owner.click(hub, "📊 Activity today")
     report = await expect(owner, "Today at the counter", "Sam: 2 sale QR codes, 2 claimed", "RM 11.00", "1 forged")
     assert "Nothing unusual" not in (report.text or "")
+
+
+async def test_claim_in_malay(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    staff = await add_staff(bot, emulator)
+    siti = await customer(bot, emulator, 1005, "Siti", "+60198765432", language="Bahasa Melayu")
+    payload = await sale_payload(staff, "25.50")
+    await siti.send(f"/start {payload}")
+    await expect(siti, "+25 mata", "Baki: 25", "1/10")
+    await expect(staff, "claimed by Siti")  # staff read it in their own language (English)
+    await siti.send(f"/start {payload}")
+    await expect(siti, "telah digunakan")

@@ -21,7 +21,7 @@ from loyaltybot.domain.money import parse_amount
 from loyaltybot.domain.points import PointsRule
 from loyaltybot.domain.stamps import StampPolicy, StampReason, add_stamps, decide_stamp, local_day_bounds
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
-from loyaltybot.services.access import require_staff
+from loyaltybot.services.access import require_staff, role_in
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
@@ -44,6 +44,12 @@ class OwnSale(DomainError):
     """Staff scanned the sale QR they issued themselves."""
 
     code = "own_sale"
+
+
+class IssuerNotStaff(DomainError):
+    """The sale was issued by someone who is no longer staff: the code no longer works."""
+
+    code = "code_not_valid"
 
 
 class OwnCard(DomainError):
@@ -185,6 +191,9 @@ class CounterService:
                         raise NotRegistered()
                     raise CodeUsed() if token.used_at is not None else CodeExpired()
                 amount_sen, issuer = claimed
+                if issuer is not None and not (await role_in(uow, self._owner_ids, issuer)).is_staff:
+                    # Removed staff lose every staff action at once, their open sale codes included.
+                    raise IssuerNotStaff()
                 credit = await self._credit(
                     uow,
                     customer,

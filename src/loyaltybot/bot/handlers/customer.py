@@ -398,6 +398,11 @@ def help_text(identity: Identity | None) -> str:
         _("/privacy — your data: see, export or delete it"),
         _("/help — this help"),
     ]
+    if identity is not None and identity.role.is_staff:
+        lines += ["", _("<b>Staff</b>"), _("/sale — a one-time sale QR code for the customer to scan")]
+        lines.append(_("Scan a customer's card with the phone camera, or send me a photo of any of my QR codes."))
+    if identity is not None and identity.role.is_owner:
+        lines += [_("/admin — today's activity and staff"), _("/staff — invite, list and remove staff")]
     return "\n".join(lines)
 
 
