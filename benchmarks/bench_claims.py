@@ -1,17 +1,19 @@
 """Sale-claim throughput and latency, end to end.
 
-The real app (``loyaltybot.app.build_app`` + ``serve``: the production factory, long
-polling over real HTTP, the real database) talks to the project's Bot API emulator.
+The real bot talks to the project's Bot API emulator over HTTP (long polling) with the
+real database. By default the bot runs as its own process, exactly as deployed
+(`python -m loyaltybot run`), while the emulator and the simulated customers run in this
+one, as Telegram and the phones would. `--in-process` runs the bot in this process
+instead (the production factory `build_app` + `serve`, as in the e2e tests; handy with a
+profiler, but then the bot shares one core with the emulator).
+
 Set-up, not timed: N customers are registered and a staff member issues N sale QR codes
 through the services. Then the N customers, C at a time, each scan their own code: the
-customer sends ``/start <payload>`` (what the phone camera opens) and we time it until the
+customer sends `/start <payload>` (what the phone camera opens) and we time it until the
 bot's "+N points" reply is visible in the customer's chat. Each claim is one update to
 the bot; the bot answers the customer and notifies the staff member (two sendMessage).
 
-    python benchmarks/bench_claims.py [--customers N] [--concurrency C] [--database-url URL]
-
-The emulator, the simulated customers and the bot share one process and one event loop
-(as in the e2e tests), so the figures include the emulator's own CPU cost.
+    python benchmarks/bench_claims.py [--customers N] [--concurrency C] [--database-url URL] [--in-process]
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from loyaltybot.app import App, build_app, serve
+from loyaltybot.app import App, build_app, build_core, serve
 from loyaltybot.config import PROJECT_ROOT, Settings
 from loyaltybot.db.models import Customer, LedgerEntry, Token
 from loyaltybot.sandbox import BotApiEmulator, SimUser
@@ -41,6 +45,15 @@ STAFF_ID = 5_999_999
 TARGET_RATE = 300.0  # claims/s
 TARGET_P99_MS = 50.0
 WAIT_TIMEOUT = 60.0
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of another process (Linux /proc), or None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -64,6 +77,32 @@ async def start_bot(settings: Settings, emu: BotApiEmulator) -> tuple[App, async
     raise TimeoutError("the bot did not start polling")
 
 
+async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> subprocess.Popen[bytes]:
+    """`python -m loyaltybot run` against the emulator, as an operator would start it."""
+    env = dict(os.environ)
+    env.update(
+        BOT_TOKEN=emu.bot_token,
+        BOT_API_URL=emu.base_url,
+        DATABASE_URL=settings.database_url,
+        PROGRAM_FILE=str(settings.program_file),
+        OWNER_IDS="",
+        LOG_LEVEL="WARNING",
+        POLLING_TIMEOUT="30",
+        PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT / "src"), env.get("PYTHONPATH", "")]),
+    )
+    env.pop("SECRET_KEY", None)  # the key generated and stored in the database at set-up
+    polls_before = len(emu.calls_to("getUpdates"))
+    process = subprocess.Popen([sys.executable, "-m", "loyaltybot", "run"], env=env)
+    for _ in range(3000):
+        if len(emu.calls_to("getUpdates")) > polls_before:
+            return process
+        if process.poll() is not None:
+            raise RuntimeError(f"the bot process exited with {process.returncode}")
+        await asyncio.sleep(0.01)
+    process.kill()
+    raise TimeoutError("the bot process did not start polling")
+
+
 async def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     tmp = Path(tempfile.mkdtemp(prefix="loyaltybot-bench-"))
@@ -79,14 +118,11 @@ async def main(args: argparse.Namespace) -> int:
         locales_dir=PROJECT_ROOT / "locales",
         polling_timeout=30,
     )
-    app, stop, serving = await start_bot(settings, emu)
-    await asyncio.sleep(0.3)  # let start-up work (command publishing) finish
 
     # ---- set-up (not timed): customers, a staff member, one sale QR code per customer
-    services = app.services
+    core = await build_core(settings)
+    services = core.services
     staff = emu.user(STAFF_ID, "Sam", phone="+60120000000")
-    await staff.send("hello")  # opens the staff chat so notifications can be delivered
-    await staff.wait_for_message(timeout=WAIT_TIMEOUT)
     await services.staff.add(STAFF_ID, added_by=None, display_name="Sam")
     users: list[SimUser] = []
     payloads: dict[int, str] = {}
@@ -108,6 +144,17 @@ async def main(args: argparse.Namespace) -> int:
         payloads[user.id], amounts[user.id] = sale.payload, amount
         users.append(user)
 
+    app: App | None = None
+    process: subprocess.Popen[bytes] | None = None
+    if args.in_process:
+        await core.close()
+        app, stop, serving = await start_bot(settings, emu)
+    else:
+        process = await start_bot_process(settings, emu)
+    await staff.send("hello")  # opens the staff chat so the claim notifications can be delivered
+    await staff.wait_for_message(timeout=WAIT_TIMEOUT)
+    await asyncio.sleep(0.5)  # let start-up work (command publishing) finish: not what we measure
+
     latencies: list[float] = []
     errors: list[str] = []
     gate = asyncio.Semaphore(args.concurrency)
@@ -126,11 +173,14 @@ async def main(args: argparse.Namespace) -> int:
                 errors.append(f"user {user.id}: {type(exc).__name__}: {str(exc)[:300]}")
 
     calls_before = len(emu.calls)
+    bot_cpu_before = process_cpu_seconds(process.pid) if process is not None else None
     cpu_before = time.process_time()
     began = time.perf_counter()
     await asyncio.gather(*(claim(u) for u in users))
     wall = time.perf_counter() - began
     cpu = time.process_time() - cpu_before
+    bot_cpu_after = process_cpu_seconds(process.pid) if process is not None else None
+    bot_cpu = bot_cpu_after - bot_cpu_before if bot_cpu_before is not None and bot_cpu_after is not None else None
     # The staff notifications trail the customers' replies by a moment: wait for all of them.
     notified = 0
     try:
@@ -142,7 +192,15 @@ async def main(args: argparse.Namespace) -> int:
 
     problems = list(errors[:5])
     ids = [u.id for u in users]
-    async with app.core.db.read_sessions() as session:
+    if app is not None:
+        stop.set()
+        await asyncio.wait_for(serving, 15)
+        await app.close()
+        core = await build_core(settings, migrate=False)
+    if process is not None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 30)
+    async with core.db.read_sessions() as session:
         entries = (await session.execute(select(func.count()).select_from(LedgerEntry))).scalar()
         used = (await session.execute(select(func.count()).select_from(Token).where(Token.used_at.is_not(None)))).scalar()
         balances = dict(
@@ -161,20 +219,21 @@ async def main(args: argparse.Namespace) -> int:
     if failed_calls:
         problems.append(f"{len(failed_calls)} Bot API calls failed ({failed_calls[0].method}: {failed_calls[0].description})")
 
-    stop.set()
-    await asyncio.wait_for(serving, 15)
-    await app.close()
+    await core.close()
     await emu.stop()
 
     rate = len(latencies) / wall if wall else float("nan")
     ms = sorted(v * 1000 for v in latencies)
     p50, p90, p99 = percentile(ms, 50), percentile(ms, 90), percentile(ms, 99)
     dialect = database_url.split(":", 1)[0]
-    print(f"loyaltybot sale-claim benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {dialect})")
+    where = "bot in this process with the emulator" if args.in_process else "bot in its own process"
+    print(f"loyaltybot sale-claim benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {dialect}; {where})")
     print(f"  claims           {args.customers} customers, one sale QR each (concurrency {args.concurrency})")
     print(f"  Bot API calls    {api_calls} by the bot during the run")
-    print(f"  wall time        {wall:.2f} s   (process CPU {cpu:.2f} s = {100 * cpu / wall:.0f}% of one core; "
-          "bot, emulator and customers share it)")
+    cpu_note = f"CPU: emulator and customers {cpu:.2f} s"
+    if bot_cpu is not None:
+        cpu_note += f", bot process {bot_cpu:.2f} s = {1000 * bot_cpu / args.customers:.1f} ms per claim"
+    print(f"  wall time        {wall:.2f} s   ({cpu_note})")
     print(f"  throughput       {rate:.1f} claims/s   target >= {TARGET_RATE:.0f}  "
           f"[{'OK' if rate >= TARGET_RATE else 'MISSED'}]")
     print(f"  latency (ms)     p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}  max {ms[-1] if ms else float('nan'):.1f}"
@@ -195,6 +254,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=1000, help="customers, one claim each (default 1000)")
     parser.add_argument("--concurrency", type=int, default=10, help="claims in flight at once (default 10)")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument("--in-process", action="store_true", help="run the bot in this process (shares its core)")
     args = parser.parse_args(argv)
     if args.customers < 1 or args.concurrency < 1:
         parser.error("--customers and --concurrency must be positive")

@@ -26,6 +26,7 @@ from aiohttp import web
 from loyaltybot.bot import commands
 from loyaltybot.bot.dispatcher import build_dispatcher
 from loyaltybot.bot.i18n import build_i18n
+from loyaltybot.bot.responses import pin_response_models
 from loyaltybot.bot.storage import ServiceStorage
 from loyaltybot.config import ConfigError, Program, Settings, load_program
 from loyaltybot.db.engine import Database, create_database
@@ -118,6 +119,7 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
 
 def build_bot(settings: Settings) -> Bot:
     token = settings.require_bot_token()
+    pin_response_models()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) if settings.bot_api_url else None
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 

@@ -60,8 +60,7 @@ class DeepLinks:
         await message.answer(credit_text_for_customer(credit, currency=currency, tz=tz))
         staff_id = credit.staff_telegram_id
         if staff_id is not None and self._i18n is not None and message.bot is not None:
-            staff = await services.staff.identify(staff_id)
-            language = staff.language or services.program.shop.default_language
+            language = credit.staff_language or services.program.shop.default_language
             await notify(
                 message.bot, self._i18n, staff_id, language, lambda: sale_claimed_text(credit, currency=currency)
             )

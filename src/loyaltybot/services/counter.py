@@ -7,7 +7,7 @@ balance with a conditional UPDATE that returns the new balance (`balance_after`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -108,6 +108,7 @@ class Credit:
     stamp_refused: StampReason | None
     next_stamp_at: datetime | None
     vouchers: tuple[VoucherView, ...]
+    staff_language: str | None = None  # set for sale claims when the staff member is also a customer
 
 
 class CounterService:
@@ -204,6 +205,9 @@ class CounterService:
                     key=f"sale:{token_id}",
                     now=now,
                 )
+                if issuer is not None:
+                    # The language the staff member reads the "claimed by" notice in.
+                    credit = replace(credit, staff_language=await uow.customers.language_of(issuer))
                 await uow.audit.record(
                     actor=customer_telegram_id,
                     action="sale.claimed",
