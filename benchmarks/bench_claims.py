@@ -144,6 +144,9 @@ async def main(args: argparse.Namespace) -> int:
         payloads[user.id], amounts[user.id] = sale.payload, amount
         users.append(user)
 
+    # The staff member's chat exists before the bot starts (it publishes their command menu
+    # at start-up), and receives the claim notifications.
+    await staff.send("hello")
     app: App | None = None
     process: subprocess.Popen[bytes] | None = None
     if args.in_process:
@@ -151,7 +154,6 @@ async def main(args: argparse.Namespace) -> int:
         app, stop, serving = await start_bot(settings, emu)
     else:
         process = await start_bot_process(settings, emu)
-    await staff.send("hello")  # opens the staff chat so the claim notifications can be delivered
     await staff.wait_for_message(timeout=WAIT_TIMEOUT)
     await asyncio.sleep(0.5)  # let start-up work (command publishing) finish: not what we measure
 
