@@ -364,11 +364,16 @@ async def test_admin_activity(bot: RunningBot, emulator: BotApiEmulator) -> None
         await staff.wait_for_message()
     await alice.send("/start s_AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     await alice.wait_for_message()
+    own = await sale_payload(staff, "9")
+    await staff.send(f"/start {own}")
+    await expect(staff, "issued this sale yourself")
     owner = emulator.user(OWNER_ID, "Olivia", phone="+60100000000")
     await owner.send("/admin")
     hub = await expect(owner, "Admin")
     await owner.click(hub, "📊 Activity today")
-    report = await expect(owner, "Today at the counter", "Sam: 2 sale QR codes, 2 claimed", "RM 11.00", "1 forged")
+    report = await expect(
+        owner, "Today at the counter", "Sam: 3 sale QR codes, 2 claimed", "RM 11.00", "1 forged", "Sam tried to credit themselves (refused): 1"
+    )
     assert "Nothing unusual" not in (report.text or "")
 
 

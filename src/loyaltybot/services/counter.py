@@ -220,7 +220,10 @@ class CounterService:
                 await uow.commit()
                 return credit
         except CodeNotValid:
-            await self._record_unknown(customer_telegram_id)
+            await self._record(customer_telegram_id, "scan.unknown", {"prefix": "s_"})
+            raise
+        except OwnSale:
+            await self._record(customer_telegram_id, "refused.own_sale", {"token": token_id})
             raise
         except IntegrityError:
             raise CodeUsed() from None
@@ -267,6 +270,9 @@ class CounterService:
                 )
                 await uow.commit()
                 return credit
+        except OwnCard:
+            await self._record(actor, "refused.own_card", None)
+            raise
         except IntegrityError:
             raise AlreadyRecorded() from None
 
@@ -356,7 +362,8 @@ class CounterService:
             vouchers=tuple(vouchers),
         )
 
-    async def _record_unknown(self, actor: int) -> None:
+    async def _record(self, actor: int, action: str, details: dict[str, str] | None) -> None:
+        """Audit a refused attempt in its own transaction (the refused one changed nothing)."""
         async with self._writer() as uow:
-            await uow.audit.record(actor=actor, action="scan.unknown", now=self._clock(), details={"prefix": "s_"})
+            await uow.audit.record(actor=actor, action=action, now=self._clock(), details=details)
             await uow.commit()

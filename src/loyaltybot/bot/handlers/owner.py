@@ -90,6 +90,13 @@ def activity_text(report: ActivityReport, currency: str) -> str:
                 id=failed.telegram_id, forged=failed.forged, unknown=failed.unknown
             )
         )
+    for attempt in report.self_credits:
+        unusual = True
+        lines.append(
+            _("• {name} tried to credit themselves (refused): {count}").format(
+                name=name(attempt.name), count=attempt.attempts
+            )
+        )
     if not unusual:
         lines.append(_("Nothing unusual today."))
     return "\n".join(lines)
