@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
-
 import pytest
+from PIL import Image
+from sqlalchemy import select, update
 
 from loyaltybot.db.models import AuditEntry, Customer, LedgerEntry, StaffMember, Token, Voucher
 from loyaltybot.domain.tokens import deep_link, payload_from_link
 from loyaltybot.render.qr import qr_png
-from loyaltybot.services.errors import NotAllowed
 from loyaltybot.sandbox import BotApiEmulator, SimUser
+from loyaltybot.services.errors import NotAllowed
 
 from .conftest import BOT_USERNAME, OWNER_ID, RunningBot, button_text, expect, register
 
@@ -267,9 +268,6 @@ async def test_photo_fallback(bot: RunningBot, emulator: BotApiEmulator) -> None
 
     await staff.send_photo(qr_png("https://example.com/not-ours"))
     await expect(staff, "could not read")
-    from PIL import Image
-    import io
-
     blank = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(blank, format="PNG")
     await staff.send_photo(blank.getvalue())
