@@ -384,3 +384,15 @@ async def test_claim_in_malay(bot: RunningBot, emulator: BotApiEmulator) -> None
     await expect(staff, "claimed by Siti")  # staff read it in their own language (English)
     await siti.send(f"/start {payload}")
     await expect(siti, "telah digunakan")
+
+
+async def test_staff_are_told_in_their_own_language(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    staff = await add_staff(bot, emulator)
+    await register(staff, language="Bahasa Melayu")  # the staff member is also a customer, in Malay
+    alice = await customer(bot, emulator)
+    await staff.send("/sale 8")
+    photo = await expect(staff, "Jualan RM 8.00")
+    payload = payload_from_link(staff.decode_qr(photo) or "", BOT_USERNAME)
+    await alice.send(f"/start {payload}")
+    await expect(alice, "+8 points")  # the customer reads English
+    await expect(staff, "dituntut oleh Alice", "4567")
