@@ -175,7 +175,11 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
         await query.answer()
         if not isinstance(query.message, Message):
             return
-        entries = {entry.telegram_id: entry for entry in await services.team.list(identity.telegram_id)}
+        try:
+            entries = {entry.telegram_id: entry for entry in await services.team.list(identity.telegram_id)}
+        except DomainError as error:
+            await query.message.answer(error_text(error))
+            return
         entry = entries.get(callback_data.id)
         if entry is None:
             await query.message.answer(_("This person is not on the staff any more."))
