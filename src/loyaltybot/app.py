@@ -32,13 +32,16 @@ from loyaltybot.db.engine import Database, create_database
 from loyaltybot.db.migrate import upgrade_database
 from loyaltybot.db.uow import uow_factories
 from loyaltybot.domain.roles import Role
+from loyaltybot.services.activity import ActivityService
 from loyaltybot.services.clock import Clock, system_clock
 from loyaltybot.services.container import Services
 from loyaltybot.services.conversations import ConversationService
+from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.team import TeamService
 from loyaltybot.web.server import build_web_app
 
 log = logging.getLogger("loyaltybot")
@@ -102,6 +105,13 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         scans=ScanService(
             writer=writer, reader=reader, secret_key=secret, card_size=program.stamps.card_size, clock=clock
         ),
+        counter=CounterService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        team=TeamService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        activity=ActivityService(reader=reader, program=program, owner_ids=owner_ids, clock=clock),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 

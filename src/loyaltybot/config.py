@@ -154,6 +154,29 @@ class StampsSection(_Section):
         return timedelta(hours=self.min_interval_hours)
 
 
+class SaleSection(_Section):
+    validity_minutes: int = Field(10, ge=1, le=24 * 60)
+
+    @property
+    def validity(self) -> timedelta:
+        return timedelta(minutes=self.validity_minutes)
+
+
+class StaffSection(_Section):
+    invite_validity_hours: int = Field(24, ge=1, le=24 * 30)
+
+    @property
+    def invite_validity(self) -> timedelta:
+        return timedelta(hours=self.invite_validity_hours)
+
+
+class ActivitySection(_Section):
+    # The owner's activity view flags a customer with more claims than this in one day,
+    # and a staff member crediting the same customer more than this many times a day.
+    claims_per_day_threshold: int = Field(5, ge=1, le=1000)
+    same_customer_threshold: int = Field(3, ge=1, le=1000)
+
+
 class PrivacySection(_Section):
     notice_version: str = Field("2026-11", min_length=1, max_length=32)
 
@@ -166,6 +189,9 @@ class Program(_Section):
     points: PointsSection = PointsSection()
     stamps: StampsSection = StampsSection()
     privacy: PrivacySection = PrivacySection()
+    sale: SaleSection = SaleSection()
+    staff: StaffSection = StaffSection()
+    activity: ActivitySection = ActivitySection()
 
     @model_validator(mode="after")
     def _consistent(self) -> Program:

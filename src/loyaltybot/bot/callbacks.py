@@ -41,3 +41,24 @@ class AdminCb(CallbackData, prefix="adm"):
     """
 
     section: str
+
+
+class SaleCb(CallbackData, prefix="sale"):
+    action: str  # "cancel"
+
+
+class MemberCb(CallbackData, prefix="mem"):
+    """Staff actions on a scanned member card; `key` is the card's member key (re-checked)."""
+
+    action: str  # "buy" | "stamp" | "cancel"
+    key: str
+
+
+class InviteCb(CallbackData, prefix="inv"):
+    action: str  # "yes" | "no"
+    token: str
+
+
+class StaffCb(CallbackData, prefix="stf"):
+    action: str  # "invite" | "remove" | "remove_yes" | "remove_no"
+    id: int = 0

@@ -29,8 +29,11 @@ CUSTOMER_COMMANDS = (
     ("privacy", N_("My data and privacy")),
     ("help", N_("Help")),
 )
-STAFF_COMMANDS: tuple[tuple[str, str], ...] = ()
-OWNER_COMMANDS: tuple[tuple[str, str], ...] = ()
+STAFF_COMMANDS: tuple[tuple[str, str], ...] = (("sale", N_("New sale QR code")),)
+OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("admin", N_("Admin: activity and staff")),
+    ("staff", N_("Staff: invite, list, remove")),
+)
 
 
 def commands_for(role: Role, i18n: I18n, language: str) -> list[BotCommand]:

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import customer, fallback, registration
+from loyaltybot.bot.handlers import counter, customer, fallback, owner, registration
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
@@ -23,10 +23,13 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
     dispatcher.update.outer_middleware(IdentityMiddleware(services.staff))
     LocaleMiddleware(i18n).setup(dispatcher)
 
-    links = DeepLinks(services)
+    links = DeepLinks(services, i18n=i18n)
     dispatcher.include_routers(
         fallback.build_group_router(bot_username=bot_username),
         registration.build_router(i18n=i18n, links=links),
+        owner.build_router(i18n=i18n, bot_username=bot_username),
+        owner.build_invite_router(i18n=i18n),
+        counter.build_router(i18n=i18n, links=links, bot_username=bot_username),
         customer.build_help_router(i18n=i18n),
         customer.build_router(i18n=i18n, bot_username=bot_username),
         fallback.build_fallback_router(),

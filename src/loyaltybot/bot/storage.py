@@ -51,8 +51,10 @@ class ServiceStorage(BaseStorage):
         return name, cached[0], cached[1]
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        name, _, data = await self._load(key)
+        name, current, data = await self._load(key)
         value = state.state if isinstance(state, State) else state
+        if value == current:
+            return  # unchanged (e.g. clearing an idle conversation): nothing to write
         self._remember(name, (value, data))
         self._dirty.add(name)
 
@@ -61,8 +63,11 @@ class ServiceStorage(BaseStorage):
         return state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        name, state, _ = await self._load(key)
-        self._remember(name, (state, copy.deepcopy(dict(data))))
+        name, state, current = await self._load(key)
+        new_data = copy.deepcopy(dict(data))
+        if new_data == current:
+            return
+        self._remember(name, (state, new_data))
         self._dirty.add(name)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:

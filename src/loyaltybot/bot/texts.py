@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 from aiogram.utils.i18n import gettext as _
 
 from loyaltybot.domain.errors import DomainError
+from loyaltybot.domain.money import format_amount
 from loyaltybot.domain.stamps import render_stamps
 
 
-def error_text(error: DomainError) -> str:
+def error_text(error: DomainError, tz: ZoneInfo | None = None) -> str:
     """The customer-facing explanation of a refused action, in the current language."""
     code = error.code
     if code == "contact_not_own":
@@ -43,6 +44,40 @@ def error_text(error: DomainError) -> str:
         return _("This is a member card. Please show it to the staff at the counter.")
     if code == "not_allowed":
         return _("Sorry, only the shop's staff can do that.")
+    if code == "code_used":
+        return _("This QR code has already been used. Each code works only once.")
+    if code == "code_expired":
+        return _("This QR code has expired. Please ask the staff for a new one.")
+    if code == "own_sale":
+        return _("You issued this sale yourself: the customer must scan it with their own phone.")
+    if code == "own_card":
+        return _("You cannot credit your own card. Please ask another staff member.")
+    if code == "already_recorded":
+        return _("This was already recorded. Nothing was added twice.")
+    if code == "stamp_not_allowed":
+        next_at = error.details.get("next_at")
+        if isinstance(next_at, datetime) and tz is not None:
+            return _("No stamp now: this customer reached the stamp limit. Next stamp from {time}.").format(
+                time=local_time(next_at, tz)
+            )
+        return _("No stamp now: this customer reached the stamp limit.")
+    if code == "already_staff":
+        return _("You are already on the staff.")
+    if code == "cannot_remove_owner":
+        return _("Owners are set in the bot's configuration (OWNER_IDS) and cannot be removed here.")
+    if code == "staff_not_found":
+        return _("This person is not on the staff any more.")
+    if code in ("amount_malformed", "amount_error"):
+        return _("I couldn't read that amount. Please type it like <code>25.50</code>.")
+    if code == "amount_too_precise":
+        return _("Please use at most 2 decimals, like <code>25.50</code>.")
+    if code == "amount_not_positive":
+        return _("The amount must be more than zero.")
+    if code == "amount_too_large":
+        max_sen = error.details.get("max_sen")
+        return _("That is more than the maximum for one sale ({max}). Please check the amount.").format(
+            max=format_amount(max_sen) if isinstance(max_sen, int) else "?"
+        )
     return _("Sorry, that did not work. Please try again.")
 
 

@@ -143,3 +143,24 @@ class AppSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Voucher(Base):
+    """A reward the customer holds (a full stamp card, later birthday and festival offers)."""
+
+    __tablename__ = "vouchers"
+    __table_args__ = (Index("ix_vouchers_customer_used", "customer_id", "used_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title_en: Mapped[str] = mapped_column(String(255))
+    title_ms: Mapped[str] = mapped_column(String(255))
+    # Random id for the voucher's own QR code (a `v_` payload) when it is redeemed at the counter.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    # What issued it, e.g. the ledger key of the claim that filled the card: one voucher per card.
+    source_key: Mapped[str | None] = mapped_column(String(96), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger)

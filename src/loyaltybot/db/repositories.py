@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.upsert import insert_or_ignore, insert_or_update
@@ -19,6 +19,7 @@ from loyaltybot.db.models import (
     LedgerEntry,
     StaffMember,
     Token,
+    Voucher,
 )
 
 
@@ -44,17 +45,6 @@ class CustomerRepository(_Repository):
             await self.session.execute(select(Customer).where(Customer.member_key == member_key))
         ).scalar_one_or_none()
 
-    async def language_and_staff_role(self, telegram_id: int) -> tuple[str | None, str | None]:
-        """The customer's language and the active staff role of one Telegram user, in one query."""
-        language = select(Customer.language).where(Customer.telegram_id == telegram_id).scalar_subquery()
-        role = (
-            select(StaffMember.role)
-            .where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
-            .scalar_subquery()
-        )
-        row = (await self.session.execute(select(language, role))).one()
-        return row[0], row[1]
-
     async def language_of(self, telegram_id: int) -> str | None:
         return (
             await self.session.execute(select(Customer.language).where(Customer.telegram_id == telegram_id))
@@ -72,6 +62,28 @@ class CustomerRepository(_Repository):
             .where(Customer.id == customer_id, Customer.balance + delta >= 0)
             .values(balance=Customer.balance + delta)
             .returning(Customer.balance)
+        )
+        return result.scalar_one_or_none()
+
+    async def by_telegram_id_for_update(self, telegram_id: int) -> Customer | None:
+        """The customer's row, locked until commit (PostgreSQL; SQLite writers are serialized anyway)."""
+        return (
+            await self.session.execute(select(Customer).where(Customer.telegram_id == telegram_id).with_for_update())
+        ).scalar_one_or_none()
+
+    async def by_member_key_for_update(self, member_key: str) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.member_key == member_key).with_for_update())
+        ).scalar_one_or_none()
+
+    async def credit(self, customer_id: int, *, points: int, stamps: int, visited_at: datetime) -> int | None:
+        """Add points (never below zero) and set the stamp card in one conditional UPDATE; the new balance."""
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.balance + points >= 0)
+            .values(balance=Customer.balance + points, stamps=stamps, last_visit_at=visited_at)
+            .returning(Customer.balance)
+            .execution_options(synchronize_session=False)
         )
         return result.scalar_one_or_none()
 
@@ -93,6 +105,17 @@ class StaffRepository(_Repository):
                 select(StaffMember.role).where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
             )
         ).scalar_one_or_none()
+
+    async def identity_of(self, telegram_id: int) -> tuple[str | None, str | None]:
+        """(stored customer language, active staff role) of a Telegram user, in one statement."""
+        language = select(Customer.language).where(Customer.telegram_id == telegram_id).scalar_subquery()
+        role = (
+            select(StaffMember.role)
+            .where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
+            .scalar_subquery()
+        )
+        row = (await self.session.execute(select(language, role))).one()
+        return row[0], row[1]
 
     async def list_active(self) -> Sequence[StaffMember]:
         return (
@@ -150,6 +173,43 @@ class LedgerRepository(_Repository):
             .all()
         )
 
+    async def has_key(self, idempotency_key: str) -> bool:
+        return (
+            await self.session.execute(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key))
+        ).first() is not None
+
+    async def stamp_state(self, customer_id: int, *, day_start: datetime, day_end: datetime) -> tuple[datetime | None, int]:
+        """(time of the customer's last stamp, stamps given in the shop day [day_start, day_end))."""
+        in_day = and_(LedgerEntry.created_at >= day_start, LedgerEntry.created_at < day_end)
+        row = (
+            await self.session.execute(
+                select(
+                    func.max(LedgerEntry.created_at),
+                    func.coalesce(func.sum(case((in_day, LedgerEntry.stamps_delta), else_=0)), 0),
+                ).where(LedgerEntry.customer_id == customer_id, LedgerEntry.stamps_delta > 0)
+            )
+        ).one()
+        last = row[0]
+        if last is not None and last.tzinfo is None:  # defensive: aggregates may bypass the column type
+            last = last.replace(tzinfo=UTC)
+        return last, int(row[1])
+
+    async def credits_between(self, start: datetime, end: datetime) -> Sequence[tuple[int, int | None, str, int]]:
+        """(customer id, staff id, kind, spend sen or 0) of every purchase or stamp entry in [start, end)."""
+        rows = await self.session.execute(
+            select(
+                LedgerEntry.customer_id,
+                LedgerEntry.staff_telegram_id,
+                LedgerEntry.kind,
+                func.coalesce(LedgerEntry.spend_sen, 0),
+            ).where(
+                LedgerEntry.created_at >= start,
+                LedgerEntry.created_at < end,
+                or_(LedgerEntry.kind == "purchase", LedgerEntry.kind == "stamp"),
+            )
+        )
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows.all()]
+
     async def sum_for_customer(self, customer_id: int) -> int:
         return (
             await self.session.execute(
@@ -176,6 +236,60 @@ class TokenRepository(_Repository):
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    async def claim(self, token_id: str, *, kind: str, used_by: int, now: datetime) -> tuple[int | None, int | None] | None:
+        """Spend a one-time token not issued by `used_by`: (amount_sen, issuer), or None if it cannot be.
+
+        One conditional UPDATE: of any number of concurrent claims exactly one gets the row.
+        """
+        result = await self.session.execute(
+            update(Token)
+            .where(
+                Token.id == token_id,
+                Token.kind == kind,
+                Token.used_at.is_(None),
+                Token.expires_at > now,
+                or_(Token.created_by.is_(None), Token.created_by != used_by),
+            )
+            .values(used_at=now, used_by=used_by)
+            .returning(Token.amount_sen, Token.created_by)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def issued_between(self, kind: str, start: datetime, end: datetime) -> Sequence[tuple[int | None, bool]]:
+        """(issuer, claimed?) of every token of `kind` created in [start, end)."""
+        rows = await self.session.execute(
+            select(Token.created_by, Token.used_at.is_not(None)).where(
+                Token.kind == kind, Token.created_at >= start, Token.created_at < end
+            )
+        )
+        return [(r[0], bool(r[1])) for r in rows.all()]
+
+
+class VoucherRepository(_Repository):
+    async def add(self, voucher: Voucher) -> Voucher:
+        self.session.add(voucher)
+        await self.session.flush()
+        return voucher
+
+    async def active_for_customer(self, customer_id: int, now: datetime) -> Sequence[Voucher]:
+        return (
+            (
+                await self.session.execute(
+                    select(Voucher)
+                    .where(
+                        Voucher.customer_id == customer_id,
+                        Voucher.used_at.is_(None),
+                        or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
+                    )
+                    .order_by(Voucher.issued_at, Voucher.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
 
 class AuditRepository(_Repository):
     async def record(
@@ -197,6 +311,19 @@ class AuditRepository(_Repository):
             )
         )
         await self.session.flush()
+
+    async def between(self, start: datetime, end: datetime, *, prefix: str) -> Sequence[AuditEntry]:
+        return (
+            (
+                await self.session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.created_at >= start, AuditEntry.created_at < end, AuditEntry.action.startswith(prefix))
+                    .order_by(AuditEntry.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     async def for_actor(self, actor: int) -> Sequence[AuditEntry]:
         return (

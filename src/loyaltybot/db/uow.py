@@ -21,6 +21,7 @@ from loyaltybot.db.repositories import (
     SettingsRepository,
     StaffRepository,
     TokenRepository,
+    VoucherRepository,
 )
 
 
@@ -40,6 +41,7 @@ class UnitOfWork:
         self.audit = AuditRepository(self.session)
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
+        self.vouchers = VoucherRepository(self.session)
         return self
 
     async def commit(self) -> None:

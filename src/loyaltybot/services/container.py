@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loyaltybot.config import Program
+from loyaltybot.services.activity import ActivityService
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
+from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.team import TeamService
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +23,6 @@ class Services:
     staff: StaffService
     conversations: ConversationService
     scans: ScanService
+    counter: CounterService
+    team: TeamService
+    activity: ActivityService

@@ -67,6 +67,7 @@ class Card:
     stamps: int
     card_size: int
     member_payload: str
+    vouchers: tuple[tuple[str, datetime | None], ...] = ()  # (title in the customer's language, expiry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +249,10 @@ class CustomerService:
                 stamps=customer.stamps,
                 card_size=self._program.stamps.card_size,
                 member_payload=self.member_payload(customer.member_key),
+                vouchers=tuple(
+                    (voucher.title_ms if customer.language == "ms" else voucher.title_en, voucher.expires_at)
+                    for voucher in await uow.vouchers.active_for_customer(customer.id, self._clock())
+                ),
             )
 
     async def rotate_member_code(self, telegram_id: int) -> str:

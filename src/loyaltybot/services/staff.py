@@ -43,7 +43,7 @@ class StaffService:
 
     async def identify(self, telegram_id: int) -> Identity:
         async with self._reader() as uow:
-            language, stored = await uow.customers.language_and_staff_role(telegram_id)
+            language, stored = await uow.staff.identity_of(telegram_id)
         if telegram_id in self.owner_ids:
             role = Role.OWNER
         else:

@@ -91,6 +91,12 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
             stamps=min(card.stamps, card.card_size),
             size=card.card_size,
         )
+        if card.vouchers:
+            caption += "\n\n" + _("🎟 <b>Your vouchers</b>") + "".join(
+                "\n• " + name(title)
+                + (" " + _("(valid until {date})").format(date=local_time(expires, services.program.shop.tz)) if expires else "")
+                for title, expires in card.vouchers
+            )
         keyboard = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=_("🔄 New code"), callback_data=CardCb(action="rotate").pack())]]
         )
@@ -155,6 +161,7 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                     delta=item.delta,
                     balance=item.balance_after,
                 )
+                + (f" · ☕ +{item.stamps_delta}" if item.stamps_delta else "")
             )
         buttons = []
         if history.page > 0:
@@ -392,11 +399,10 @@ def help_text(identity: Identity | None) -> str:
         _("/help — this help"),
     ]
     if identity is not None and identity.role.is_staff:
-        lines += [
-            "",
-            _("<b>For staff</b>"),
-            _("Scan a customer's member QR code with your phone camera to open their card here."),
-        ]
+        lines += ["", _("<b>Staff</b>"), _("/sale — a one-time sale QR code for the customer to scan")]
+        lines.append(_("Scan a customer's card with the phone camera, or send me a photo of any of my QR codes."))
+    if identity is not None and identity.role.is_owner:
+        lines += [_("/admin — today's activity and staff"), _("/staff — invite, list and remove staff")]
     return "\n".join(lines)
 
 
