@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loyaltybot.config import Program
+from loyaltybot.services.broadcasts import BroadcastService
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
 
@@ -20,3 +22,5 @@ class Services:
     staff: StaffService
     conversations: ConversationService
     scans: ScanService
+    outbox: OutboxService
+    broadcasts: BroadcastService
