@@ -41,3 +41,16 @@ class AdminCb(CallbackData, prefix="adm"):
     """
 
     section: str
+
+
+class PromoCb(CallbackData, prefix="promo"):
+    """Buttons under a promotion: "stop" (opt out in one tap) | "rewards"."""
+
+    action: str
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    """The owner's broadcast composer and list. `id` is a campaign id where it matters."""
+
+    action: str
+    id: int = 0

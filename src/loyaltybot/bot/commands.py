@@ -30,7 +30,10 @@ CUSTOMER_COMMANDS = (
     ("help", N_("Help")),
 )
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = ()
-OWNER_COMMANDS: tuple[tuple[str, str], ...] = ()
+OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("broadcast", N_("New broadcast to customers")),
+    ("broadcasts", N_("Broadcasts: scheduled and past, with results")),
+)
 
 
 def commands_for(role: Role, i18n: I18n, language: str) -> list[BotCommand]:

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import customer, fallback, registration
+from loyaltybot.bot.handlers import broadcast, customer, fallback, registration
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.services.container import Services
@@ -23,6 +23,8 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
     links = DeepLinks(services)
     dispatcher.include_routers(
         fallback.build_group_router(bot_username=bot_username),
+        broadcast.build_owner_router(i18n=i18n),
+        broadcast.build_promotions_router(i18n=i18n),
         registration.build_router(i18n=i18n, links=links),
         customer.build_help_router(i18n=i18n),
         customer.build_router(i18n=i18n, bot_username=bot_username),

@@ -1,0 +1,273 @@
+"""The one sender that drains the outbox (DESIGN "Outbound messages: one pipeline").
+
+Pacing: a global token bucket (default 30/s) and one per chat (default 1/s); a 429 pauses
+everything for `retry_after`. Each row is claimed (committed as `sending`) just before it is
+sent, and its outcome recorded right after, batched into the next claim's transaction. So
+after a crash at most the rows in flight (≤ `in_flight` plus the outcomes not yet written)
+are left `sending`; the next start reports them as `unknown` and never resends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import Message
+from aiogram.utils.i18n import I18n
+
+from loyaltybot.bot.promotions import cancel_keyboard, message_keyboard, progress_text, report_text
+from loyaltybot.domain.outbox import Outcome, TokenBucket, classify_error
+from loyaltybot.services.outbox import Content, Job, OutboxService, Progress, Result
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+CHAT_BUCKETS_KEPT = 10_000
+
+
+class RateLimiter:
+    """Global and per-chat pacing plus Telegram's pauses; FIFO among waiting senders."""
+
+    def __init__(self, rate: float, chat_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # A little burst absorbs timer jitter without ever exceeding the rate over a second.
+        self._global = TokenBucket(rate, burst=min(3.0, max(1.0, rate / 10)), now=clock())
+        self._chat_rate = chat_rate
+        self._chats: dict[int, TokenBucket] = {}
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self.pauses = 0
+
+    def pause(self, seconds: float) -> None:
+        now = self._clock()
+        until = now + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+            self.pauses += 1
+            log.warning("Telegram asked to slow down: pausing all sends for %.0f s", seconds)
+        self._global.drain(now)
+
+    async def acquire(self, chat_id: int) -> None:
+        async with self._lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                chat = self._chats.get(chat_id)
+                if chat is None:
+                    if len(self._chats) >= CHAT_BUCKETS_KEPT:
+                        self._forget_idle(now)
+                    chat = self._chats[chat_id] = TokenBucket(self._chat_rate, burst=1.0, now=now)
+                wait = max(self._global.wait_time(now), chat.wait_time(now))
+                if wait <= 0:
+                    self._global.take(now)
+                    chat.take(now)
+                    return
+                await asyncio.sleep(wait)
+
+    def _forget_idle(self, now: float) -> None:
+        # A bucket that has refilled is indistinguishable from a new one: drop it.
+        for chat_id in [c for c, bucket in self._chats.items() if bucket.wait_time(now) == 0]:
+            del self._chats[chat_id]
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        outbox: OutboxService,
+        i18n: I18n,
+        owner_language: str,
+        rate: float = 30.0,
+        chat_rate: float = 1.0,
+        paid: bool = False,
+        in_flight: int = 8,
+        send_timeout: float = 15.0,
+        idle_poll: float = 0.5,
+        progress_interval: float = 2.0,
+    ) -> None:
+        self._bot = bot
+        self._outbox = outbox
+        self._i18n = i18n
+        self._owner_language = owner_language
+        self.limiter = RateLimiter(rate, chat_rate)
+        self._paid = paid
+        self._slots = asyncio.Semaphore(in_flight)
+        self._send_timeout = send_timeout
+        self._idle_poll = idle_poll
+        self._progress_interval = progress_interval
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[Result] = []
+        self._contents: dict[int, Content | None] = {}
+        self._shown: dict[int, str] = {}
+        self.sent = 0
+
+    # ------------------------------------------------------------------ main loop
+    async def run(self) -> None:
+        await self._outbox.recover()
+        progress = asyncio.create_task(self._progress_loop(), name="broadcast-progress")
+        try:
+            while True:
+                jobs = await self._outbox.next_jobs(BATCH)
+                if not jobs:
+                    await self._flush()
+                    await self._outbox.close_finished()
+                    await asyncio.sleep(self._idle_poll)
+                    continue
+                for job in jobs:
+                    await self._dispatch(job)
+                await self._outbox.close_finished()
+        finally:
+            # Stopping (shutdown or cancel): let the sends already made finish and record them.
+            progress.cancel()
+            with contextlib.suppress(BaseException):
+                await progress
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=self._send_timeout + 1)
+            with contextlib.suppress(Exception):
+                await self._flush()
+
+    async def _dispatch(self, job: Job) -> None:
+        await self.limiter.acquire(job.chat_id)
+        await self._slots.acquire()
+        try:
+            results, self._results = self._results, []
+            try:
+                claimed = await self._outbox.claim(job, results)
+            except BaseException:
+                self._results = results + self._results
+                raise
+            if not claimed:
+                self._slots.release()
+                return
+        except BaseException:
+            self._slots.release()
+            raise
+        task = asyncio.create_task(self._send(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
+        if self._results:
+            results, self._results = self._results, []
+            try:
+                await self._outbox.record(results)
+            except BaseException:
+                self._results = results + self._results
+                raise
+
+    # ------------------------------------------------------------------ one message
+    async def _content(self, campaign_id: int) -> Content | None:
+        if campaign_id not in self._contents:
+            if len(self._contents) > 64:
+                self._contents.clear()
+            self._contents[campaign_id] = await self._outbox.content(campaign_id)
+        return self._contents[campaign_id]
+
+    async def _send(self, job: Job) -> None:
+        try:
+            result = await self._attempt(job)
+        except Exception as error:  # a bug, not Telegram: never retried blindly
+            log.exception("delivery %s failed unexpectedly", job.delivery_id)
+            result = Result(job, Outcome.FAILED, error=type(error).__name__)
+        finally:
+            self._slots.release()
+        if result.outcome is Outcome.SENT:
+            self.sent += 1
+        self._results.append(result)
+
+    async def _attempt(self, job: Job) -> Result:
+        content = await self._content(job.campaign_id)
+        if content is None:
+            return Result(job, Outcome.FAILED, error="campaign missing")
+        text = content.text_for(job.language)
+        markup = message_keyboard(content, self._i18n, job.language)
+        paid = True if self._paid else None
+        try:
+            message: Message
+            if content.photo:
+                message = await self._bot.send_photo(
+                    job.chat_id,
+                    content.photo,
+                    caption=text,
+                    reply_markup=markup,
+                    allow_paid_broadcast=paid,
+                    request_timeout=int(self._send_timeout),
+                )
+            else:
+                message = await self._bot.send_message(
+                    job.chat_id,
+                    text,
+                    reply_markup=markup,
+                    allow_paid_broadcast=paid,
+                    request_timeout=int(self._send_timeout),
+                )
+        except TelegramRetryAfter as error:
+            self.limiter.pause(error.retry_after)
+            return Result(job, Outcome.PAUSE, error="429", retry_after=error.retry_after)
+        except TelegramForbiddenError as error:
+            return Result(job, classify_error(403, error.message), error=error.message)
+        except TelegramBadRequest as error:
+            return Result(job, classify_error(400, error.message), error=error.message)
+        except (TelegramServerError, TelegramNetworkError) as error:
+            return Result(job, Outcome.RETRY, error=error.message)
+        except TelegramAPIError as error:
+            return Result(job, Outcome.FAILED, error=error.message)
+        return Result(job, Outcome.SENT, message_id=message.message_id)
+
+    # ------------------------------------------------------------------ the owner's progress message
+    async def _progress_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._progress_interval)
+            try:
+                for item in await self._outbox.progress():
+                    await self._show_progress(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not update a broadcast's progress")
+
+    async def _show_progress(self, item: Progress) -> None:
+        final = item.status != "sending" and item.tally.finished
+        with self._i18n.use_locale(self._owner_language):
+            text = progress_text(item.campaign_id, item.status, item.tally)
+            markup = None if final else cancel_keyboard(item.campaign_id)
+            report = report_text(item.campaign_id, item.tally) if final else None
+        if self._shown.get(item.campaign_id) != text:
+            await self.limiter.acquire(item.chat_id)
+            try:
+                await self._bot.edit_message_text(
+                    text=text, chat_id=item.chat_id, message_id=item.message_id, reply_markup=markup
+                )
+            except TelegramRetryAfter as error:
+                self.limiter.pause(error.retry_after)
+                return
+            except TelegramBadRequest as error:
+                if "not modified" not in error.message:
+                    log.info("progress message %s: %s", item.campaign_id, error.message)
+            self._shown[item.campaign_id] = text
+        if report is not None:
+            await self.limiter.acquire(item.chat_id)
+            try:
+                await self._bot.send_message(item.chat_id, report)
+            except TelegramRetryAfter as error:
+                self.limiter.pause(error.retry_after)
+                return
+            except TelegramAPIError as error:
+                log.info("report of broadcast %s not sent: %s", item.campaign_id, error.message)
+            await self._outbox.mark_reported(item.campaign_id)
+            self._shown.pop(item.campaign_id, None)
