@@ -243,7 +243,7 @@ class Sender:
 
     async def _show_progress(self, item: Progress) -> None:
         final = item.status != "sending" and item.tally.finished
-        with self._i18n.use_locale(self._owner_language):
+        with self._i18n.context(), self._i18n.use_locale(self._owner_language):
             text = progress_text(item.campaign_id, item.status, item.tally)
             markup = None if final else cancel_keyboard(item.campaign_id)
             report = report_text(item.campaign_id, item.tally) if final else None

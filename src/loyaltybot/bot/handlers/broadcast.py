@@ -196,7 +196,9 @@ def build_owner_router(*, i18n: I18n) -> Router:
                 return _("⚠️ Telegram refused this message: {reason}\nPlease send it again.").format(reason=reason)
         return None
 
-    async def show_menu(message: Message, identity: Identity, services: Services, draft: dict[str, Any]) -> None:
+    async def render_menu(
+        identity: Identity, services: Services, draft: dict[str, Any]
+    ) -> tuple[str, InlineKeyboardMarkup]:
         audience = Audience.decode(draft.get("audience") or "all")
         count = await services.broadcasts.count(identity.telegram_id, audience)
         if draft.get("button_kind") == "url":
@@ -239,6 +241,20 @@ def build_owner_router(*, i18n: I18n) -> Router:
                 [InlineKeyboardButton(text=_("🗑 Discard"), callback_data=cb("discard"))],
             ]
         )
+        return text, keyboard
+
+    async def show_menu(
+        message: Message, identity: Identity, services: Services, draft: dict[str, Any], *, edit: bool = False
+    ) -> None:
+        """The draft menu; menu buttons edit it in place (fewer messages in the owner's chat)."""
+        text, keyboard = await render_menu(identity, services, draft)
+        if edit:
+            try:
+                await message.edit_text(text, reply_markup=keyboard)
+            except TelegramBadRequest as error:
+                if "not modified" not in error.message:
+                    raise
+            return
         await message.answer(text, reply_markup=keyboard)
 
     async def no_draft(query: CallbackQuery) -> None:
@@ -298,7 +314,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
         await query.answer()
         await state.set_state(BroadcastForm.text_ms)
         if isinstance(query.message, Message):
-            await query.message.answer(
+            await query.message.edit_text(
                 _("🇲🇾 Send the Bahasa Melayu version. Customers who use Malay get it; everyone else gets the first text.")
             )
 
@@ -308,7 +324,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
             return await no_draft(query)
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.answer(
+            await query.message.edit_text(
                 _("🔘 Which button goes under the message?"),
                 reply_markup=InlineKeyboardMarkup(
                     inline_keyboard=[
@@ -331,7 +347,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
         draft["button_text"] = draft["button_url"] = None
         await save(state, draft)
         if isinstance(query.message, Message):
-            await show_menu(query.message, identity, services, draft)
+            await show_menu(query.message, identity, services, draft, edit=True)
 
     @router.callback_query(BroadcastCb.filter(F.action == "btn_url"))
     async def ask_url(query: CallbackQuery, state: FSMContext) -> None:
@@ -340,7 +356,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
         await query.answer()
         await state.set_state(BroadcastForm.button)
         if isinstance(query.message, Message):
-            await query.message.answer(
+            await query.message.edit_text(
                 _("🔗 Send the button's label and link separated by a bar, like:\n<code>Order now | https://example.com/menu</code>")
             )
 
@@ -367,7 +383,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
             return await no_draft(query)
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.answer(_("👥 Who should receive it?"), reply_markup=_audience_keyboard())
+            await query.message.edit_text(_("👥 Who should receive it?"), reply_markup=_audience_keyboard())
 
     @router.callback_query(BroadcastCb.filter(F.action.startswith("aud_")))
     async def set_audience(
@@ -392,11 +408,11 @@ def build_owner_router(*, i18n: I18n) -> Router:
                 if kind == "balance"
                 else _("How many days? Send a number, like <code>30</code>.")
             )
-            await query.message.answer(prompt)
+            await query.message.edit_text(prompt)
             return
         draft["audience"] = Audience(kind).encode()
         await save(state, draft)
-        await show_menu(query.message, identity, services, draft)
+        await show_menu(query.message, identity, services, draft, edit=True)
 
     @router.message(BroadcastForm.audience_value, F.text & ~F.text.startswith("/"))
     async def got_audience_value(message: Message, state: FSMContext, identity: Identity, services: Services) -> None:
@@ -443,7 +459,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
         audience = Audience.decode(draft.get("audience") or "all")
         count = await services.broadcasts.count(identity.telegram_id, audience)
         if isinstance(query.message, Message):
-            await query.message.answer(
+            await query.message.edit_text(
                 _("🚀 Send this broadcast to <b>{count}</b> customers now?").format(count=count),
                 reply_markup=InlineKeyboardMarkup(
                     inline_keyboard=[
@@ -456,10 +472,13 @@ def build_owner_router(*, i18n: I18n) -> Router:
             )
 
     @router.callback_query(BroadcastCb.filter(F.action == "send_no"))
-    async def send_not_yet(query: CallbackQuery) -> None:
+    async def send_not_yet(query: CallbackQuery, state: FSMContext, identity: Identity, services: Services) -> None:
+        draft = await draft_of(state)
+        if draft is None:
+            return await no_draft(query)
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.edit_text(_("OK, not sent. The draft is still above."))
+            await show_menu(query.message, identity, services, draft, edit=True)
 
     @router.callback_query(BroadcastCb.filter(F.action == "send_yes"))
     async def send_now(query: CallbackQuery, state: FSMContext, identity: Identity, services: Services) -> None:
@@ -490,7 +509,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
         await query.answer()
         await state.set_state(BroadcastForm.schedule)
         if isinstance(query.message, Message):
-            await query.message.answer(
+            await query.message.edit_text(
                 _("🗓 When should it go out? Type the date and time in shop time ({tz}), like <code>25/12 18:00</code>.").format(
                     tz=services.program.shop.timezone
                 )

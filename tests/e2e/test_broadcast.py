@@ -1,0 +1,84 @@
+"""Broadcasts end to end: the owner's composer, delivery through the emulator, the opt-out."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from loyaltybot.db.models import Campaign, Customer, Delivery
+from loyaltybot.sandbox import BotApiEmulator, ChatMessage
+
+from .conftest import OWNER_ID, RunningBot, button_text, expect, picker_buttons
+from .seed import open_chats, seed_customers
+
+
+async def wait_until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.1)
+
+
+def promos(emulator: BotApiEmulator, chat_id: int) -> list[ChatMessage]:
+    return [m for m in emulator.user(chat_id).messages if m.from_bot and "Stop promotions" in str(m.reply_markup)]
+
+
+async def test_owner_composes_previews_and_sends(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    emulator.enable_rate_limits()
+    ids = list(range(20_001, 20_006))
+    await seed_customers(bot.app.core.db, ids)  # type: ignore[union-attr]
+    await seed_customers(bot.app.core.db, [20_010], marketing_opt_in=False)  # type: ignore[union-attr]
+    open_chats(emulator, [*ids, 20_010])
+    owner = emulator.user(OWNER_ID, "Owner")
+
+    await owner.send("/broadcast")
+    await expect(owner, "New broadcast")
+    await owner.send("<b>Teh tarik</b> half price today!")
+    preview = await expect(owner, "Teh tarik half price today!")
+    assert "🔕 Stop promotions" in picker_buttons(preview)
+    menu = await expect(owner, "Broadcast draft", "Recipients now: 5")
+
+    await owner.click(menu, button_text(menu, "🚀"))
+    confirm = await owner.wait_for_edit(menu)
+    assert "to <b>5</b> customers now?" in (confirm.source or "")
+    await owner.click(confirm, "Yes, send now")
+    progress = await owner.wait_for_edit(confirm)
+    assert "Broadcast #1" in (progress.text or "")
+
+    report = await expect(owner, "report", "5 of 5 delivered", timeout=20)
+    assert report
+    for tid in ids:
+        got = promos(emulator, tid)
+        assert len(got) == 1 and got[0].entities[0]["type"] == "bold"
+    assert promos(emulator, 20_010) == []
+    assert await bot.count(Delivery, Delivery.status == "sent") == 5
+    assert (await bot.scalar(select(Campaign.status))) == "done"
+
+    # One tap stops promotions at once.
+    customer = emulator.user(20_001)
+    answer = await customer.click(promos(emulator, 20_001)[0], "🔕 Stop promotions")
+    assert "Promotions stopped" in (await answer.wait_answer()).text  # type: ignore[operator]
+    for _ in range(50):
+        if not await bot.scalar(select(Customer.marketing_opt_in).where(Customer.telegram_id == 20_001)):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("opt-out not stored")
+
+    # The list shows the broadcast with its results.
+    await owner.send("/broadcasts")
+    listing = await expect(owner, "#1", "Sent: 5")
+    assert listing
+
+
+async def test_html_telegram_would_reject_is_caught_at_preview(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/broadcast")
+    await expect(owner, "New broadcast")
+    await owner.send("<b>Sale for 3 < 5 days")
+    await expect(owner, "cannot read the formatting")
+    await owner.send("<b>Sale</b> for 3 &lt; 5 days")
+    await expect(owner, "Sale for 3 < 5 days")
+    await expect(owner, "Broadcast draft")
