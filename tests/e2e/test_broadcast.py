@@ -82,3 +82,56 @@ async def test_html_telegram_would_reject_is_caught_at_preview(bot: RunningBot, 
     await owner.send("<b>Sale</b> for 3 &lt; 5 days")
     await expect(owner, "Sale for 3 < 5 days")
     await expect(owner, "Broadcast draft")
+
+
+async def test_malay_version_button_and_languages(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    await seed_customers(bot.app.core.db, [20_101])  # type: ignore[union-attr]
+    await seed_customers(bot.app.core.db, [20_102], language="ms")  # type: ignore[union-attr]
+    open_chats(emulator, [20_101, 20_102])
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/broadcast")
+    await expect(owner, "New broadcast")
+    await owner.send("Free cake today")
+    await expect(owner, "Free cake today")
+    menu = await expect(owner, "Broadcast draft", "Malay version: no")
+
+    await owner.click(menu, button_text(menu, "🇲🇾"))
+    await owner.wait_for_edit(menu)
+    await owner.send("Kek <i>percuma</i> hari ini")
+    malay_preview = await expect(owner, "Kek percuma hari ini")
+    assert "🔕 Henti promosi" in picker_buttons(malay_preview)
+    menu = await expect(owner, "Malay version: yes")
+
+    await owner.click(menu, button_text(menu, "🔘"))
+    chooser = await owner.wait_for_edit(menu)
+    await owner.click(chooser, "🎁 Open rewards")
+    menu = await owner.wait_for_edit(menu)
+    assert "Button: Open rewards" in (menu.text or "")
+
+    await owner.click(menu, button_text(menu, "👥"))
+    picker = await owner.wait_for_edit(menu)
+    await owner.click(picker, "Bahasa Melayu")
+    menu = await owner.wait_for_edit(menu)
+    assert "Recipients now: 1" in (menu.text or "")
+    await owner.click(menu, button_text(menu, "👥"))
+    picker = await owner.wait_for_edit(menu)
+    await owner.click(picker, "Everyone (opted in)")
+    menu = await owner.wait_for_edit(menu)
+    assert "Recipients now: 2" in (menu.text or "")
+
+    await owner.click(menu, button_text(menu, "🚀"))
+    confirm = await owner.wait_for_edit(menu)
+    await owner.click(confirm, "Yes, send now")
+    await expect(owner, "2 of 2 delivered", timeout=20)
+
+    [english] = promos(emulator, 20_101)
+    assert english.text == "Free cake today"
+    assert picker_buttons(english) == ["🎁 Open rewards", "🔕 Stop promotions"]
+    malay = [m for m in emulator.user(20_102).messages if m.from_bot]
+    assert malay[-1].text == "Kek percuma hari ini"
+    assert picker_buttons(malay[-1])[0] == "🎁 Buka ganjaran"
+
+    customer = emulator.user(20_101)
+    customer.drain()
+    await customer.click(english, "🎁 Open rewards")
+    await expect(customer, "rewards catalogue")
