@@ -135,3 +135,63 @@ async def test_malay_version_button_and_languages(bot: RunningBot, emulator: Bot
     customer.drain()
     await customer.click(english, "🎁 Open rewards")
     await expect(customer, "rewards catalogue")
+
+
+async def test_photo_with_caption_and_link_button(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    from loyaltybot.render.qr import qr_png
+
+    await seed_customers(bot.app.core.db, [20_201])  # type: ignore[union-attr]
+    open_chats(emulator, [20_201])
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/broadcast")
+    await expect(owner, "New broadcast")
+    await owner.send_photo(qr_png("https://example.com"), caption="<b>New menu</b>")
+    preview = await expect(owner, "New menu")
+    assert preview.photo
+    menu = await expect(owner, "Broadcast draft")
+    await owner.click(menu, button_text(menu, "🔘"))
+    chooser = await owner.wait_for_edit(menu)
+    await owner.click(chooser, "🔗 A link")
+    await owner.wait_for_edit(menu)
+    await owner.send("no link here")
+    await expect(owner, "couldn't read that")
+    await owner.send("See the menu | https://example.com/menu")
+    menu = await expect(owner, "Button: link “See the menu”")
+    await owner.click(menu, button_text(menu, "🚀"))
+    confirm = await owner.wait_for_edit(menu)
+    await owner.click(confirm, "Yes, send now")
+    await expect(owner, "1 of 1 delivered", timeout=20)
+    [received] = promos(emulator, 20_201)
+    assert received.photo and received.caption == "New menu"
+    assert received.reply_markup["inline_keyboard"][0][0]["url"] == "https://example.com/menu"  # type: ignore[index]
+
+
+async def test_cancel_while_sending(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    ids = list(range(20_301, 20_451))  # 150: five seconds at 30/s
+    await seed_customers(bot.app.core.db, ids)  # type: ignore[union-attr]
+    open_chats(emulator, ids)
+    emulator.enable_rate_limits()
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/broadcast")
+    await expect(owner, "New broadcast")
+    await owner.send("Big sale")
+    await expect(owner, "Big sale")
+    menu = await expect(owner, "Recipients now: 150")
+    await owner.click(menu, button_text(menu, "🚀"))
+    confirm = await owner.wait_for_edit(menu)
+    await owner.click(confirm, "Yes, send now")
+    progress = await owner.wait_for_edit(confirm)
+    for _ in range(100):
+        if len([m for m in emulator.bot_messages() if m.chat_id in ids]) >= 20:
+            break
+        await asyncio.sleep(0.05)
+    answer = await owner.click(progress, "✖️ Cancel broadcast")
+    assert "cancelled" in ((await answer.wait_answer()).text or "")
+    report = await expect(owner, "report", timeout=20)
+    delivered = len([m for m in emulator.bot_messages() if m.chat_id in ids])
+    await asyncio.sleep(0.5)
+    assert len([m for m in emulator.bot_messages() if m.chat_id in ids]) == delivered  # nothing after the end
+    assert 20 <= delivered < 150
+    assert f"{delivered} of 150 delivered" in (report.text or "")
+    final = emulator.user(OWNER_ID).messages
+    assert any("cancelled" in (m.text or "") and "Not sent (cancelled)" in (m.text or "") for m in final)
