@@ -6,12 +6,12 @@
    R customers (default 10,000) through the project's Bot API emulator with its Telegram limits
    on (30/s overall, 1/s per chat). Prints the average delivery rate from the first to the last
    message (target ≥ 28 msg/s), the 429s the emulator returned against the sender's pauses
-   (target: no more 429s than pauses), and the memory the app's own code holds over time
-   (tracemalloc, loyaltybot's modules without the emulator: flat means streaming in batches).
+   (the sender pauses on every 429; target: no more 429s than pauses), and the bot process's
+   memory (RSS) over time: flat means it streams in batches.
 
     python benchmarks/bench_broadcast.py [--enqueue N] [--recipients R] [--database-url URL]
 
-The emulator shares the process and the event loop with the bot, as in the e2e tests.
+The bot runs as its own process (`python -m loyaltybot run`); the emulator runs in this one.
 """
 
 from __future__ import annotations
@@ -20,20 +20,21 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 
-from loyaltybot.app import build_app, build_core, serve
+from loyaltybot.app import build_core
 from loyaltybot.config import PROJECT_ROOT, Settings
 from loyaltybot.db.engine import Database
-from loyaltybot.db.models import Customer, Delivery
+from loyaltybot.db.models import Customer
 from loyaltybot.domain.outbox import Audience
 from loyaltybot.sandbox import BotApiEmulator
 from loyaltybot.services.broadcasts import Draft
@@ -102,70 +103,81 @@ async def bench_enqueue(count: int, tmp: Path, database_url: str | None) -> None
         await core.close()
 
 
-def app_memory(snapshot: tracemalloc.Snapshot) -> int:
-    own = snapshot.filter_traces(
-        [
-            tracemalloc.Filter(True, "*loyaltybot/delivery/*"),
-            tracemalloc.Filter(True, "*loyaltybot/services/*"),
-            tracemalloc.Filter(True, "*loyaltybot/db/*"),
-            tracemalloc.Filter(True, "*loyaltybot/bot/*"),
-        ]
-    )
-    return sum(stat.size for stat in own.statistics("filename"))
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
 async def bench_delivery(recipients: int, tmp: Path, database_url: str | None) -> None:
+    """The bot runs as its own process (`python -m loyaltybot run`), as in production, so its
+    memory (RSS) is measured alone; the emulator stays in this process."""
     emulator = BotApiEmulator(bot_token=BOT_TOKEN, bot_username=BOT_USERNAME)
     await emulator.start()
     url = database_url or f"sqlite+aiosqlite:///{tmp / 'delivery.db'}"
-    app = await build_app(settings(url, emulator, tmp))
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(app, stop))
+    core = await build_core(settings(url, emulator, tmp))
+    child: subprocess.Popen[bytes] | None = None
     try:
-        ids = await seed(app.core.db, recipients)
+        ids = await seed(core.db, recipients)
         for tid in ids:
             emulator.user(tid)
             emulator._chats[tid].started = True  # they have talked to the bot before
         emulator.enable_rate_limits()
-        tracemalloc.start()
-        samples: list[tuple[float, int]] = []
+        summary = await core.services.broadcasts.send_now(
+            OWNER_ID, Draft(text_en="<b>Promo</b> today", audience=Audience())
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+            "BOT_TOKEN": BOT_TOKEN,
+            "BOT_API_URL": emulator.base_url,
+            "DATABASE_URL": url,
+            "OWNER_IDS": str(OWNER_ID),
+            "PROGRAM_FILE": str(tmp / "program.toml"),
+            "POLLING_TIMEOUT": "2",
+            "LOG_LEVEL": "WARNING",
+        }
+        log_path = tmp / "bot.log"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "loyaltybot", "run"], env=env, cwd=tmp,
+            stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        )
+        samples: list[tuple[float, int, int]] = []
         started = time.perf_counter()
-        summary = await app.services.broadcasts.send_now(OWNER_ID, Draft(text_en="<b>Promo</b> today", audience=Audience()))
         next_sample = started
         while True:
-            async with app.core.db.read_sessions() as session:
-                left = (
-                    await session.execute(
-                        select(func.count()).select_from(Delivery).where(Delivery.status.in_(("pending", "sending")))
-                    )
-                ).scalar_one()
+            tally = (await core.services.broadcasts.get(OWNER_ID, summary.id)).tally
             now = time.perf_counter()
             if now >= next_sample:
-                samples.append((now - started, app_memory(tracemalloc.take_snapshot())))
+                samples.append((now - started, tally.sent, rss_kib(child.pid)))
                 next_sample = now + 30
-            if left == 0:
+            if tally.finished:
                 break
+            if child.poll() is not None:
+                raise RuntimeError("the bot process stopped")
             await asyncio.sleep(1)
-        tracemalloc.stop()
+        samples.append((time.perf_counter() - started, tally.sent, rss_kib(child.pid)))
         sends = [c for c in emulator.calls_to("sendMessage") if int(c.params.get("chat_id", 0)) >= FIRST_ID]
         ok = [c for c in sends if c.status == 200]
         span = ok[-1].time - ok[0].time if len(ok) > 1 else 0.0
         rate = (len(ok) - 1) / span if span else 0.0
-        tally = (await app.services.broadcasts.get(OWNER_ID, summary.id)).tally
         print(f"DELIVERY {len(ok):,} of {recipients:,} delivered in {span:.1f} s: {rate:.2f} msg/s "
               f"(limit 30/s, target ≥ 28); report sent={tally.sent} failed={tally.failed} "
               f"blocked={tally.blocked} unknown={tally.unknown}")
-        print(f"429 returned by the emulator: {emulator.stats.too_many_requests}; "
-              f"sender pauses: {app.sender.limiter.pauses} (target: 429s ≤ pauses)")
+        pauses = log_path.read_text(errors="replace").count("pausing all sends")
+        print(f"429 returned by the emulator: {emulator.stats.too_many_requests}; sender pauses: {pauses} "
+              f"(target: no more 429s than pauses)")
         duplicates = len(ok) - len({c.params.get("chat_id") for c in ok})
         print(f"duplicate deliveries: {duplicates}")
-        print("MEMORY held by loyaltybot's own modules (tracemalloc), over time:")
-        for at, size in samples:
-            print(f"  t={at:6.0f} s  {size / 1024:8.1f} KiB")
+        print("MEMORY of the bot process (RSS) while sending:")
+        for at, sent, rss in samples:
+            print(f"  t={at:6.0f} s  sent={sent:6d}  RSS {rss / 1024:7.1f} MiB")
     finally:
-        stop.set()
-        await asyncio.wait_for(server, 30)
-        await app.close()
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            child.wait(30)
+        await core.close()
         await emulator.stop()
 
 

@@ -163,14 +163,17 @@ class OutboxRepository(_Repository):
             )
         ).scalar_one_or_none()
 
-    async def claim(self, delivery_id: int, now: datetime) -> bool:
-        """pending → sending, only if nobody did it first; committed before the send happens."""
+    async def claim_many(self, delivery_ids: Sequence[int], now: datetime) -> set[int]:
+        """pending → sending, only where nobody did it first; committed before the sends happen."""
+        if not delivery_ids:
+            return set()
         result = await self.session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status == "pending")
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == "pending")
             .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+            .returning(Delivery.id)
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return set(result.scalars().all())
 
     async def finish(
         self,

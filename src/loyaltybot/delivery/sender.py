@@ -1,10 +1,11 @@
 """The one sender that drains the outbox (DESIGN "Outbound messages: one pipeline").
 
 Pacing: a global token bucket (default 30/s) and one per chat (default 1/s); a 429 pauses
-everything for `retry_after`. Each row is claimed (committed as `sending`) just before it is
-sent, and its outcome recorded right after, batched into the next claim's transaction. So
-after a crash at most the rows in flight (≤ `in_flight` plus the outcomes not yet written)
-are left `sending`; the next start reports them as `unknown` and never resends them.
+everything for `retry_after`. Rows are claimed (committed as `sending`) a few at a time
+(`in_flight`) just before they are sent, and outcomes are recorded in the next claim's
+transaction. So after a crash at most the rows in flight (the current chunk plus sends whose
+outcome was not yet written, ≤ 2 × `in_flight`) are left `sending`; the next start reports
+them as `unknown` and never resends them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from aiogram import Bot
@@ -34,7 +36,6 @@ from loyaltybot.services.outbox import Content, Job, OutboxService, Progress, Re
 log = logging.getLogger(__name__)
 
 BATCH = 200
-CHAT_BUCKETS_KEPT = 10_000
 
 
 class RateLimiter:
@@ -42,10 +43,13 @@ class RateLimiter:
 
     def __init__(self, rate: float, chat_rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        # A little burst absorbs timer jitter without ever exceeding the rate over a second.
+        # A little burst absorbs timer jitter and a slow commit without ever exceeding the rate
+        # over a second (Telegram's own buckets allow far more).
         self._global = TokenBucket(rate, burst=min(3.0, max(1.0, rate / 10)), now=clock())
         self._chat_rate = chat_rate
-        self._chats: dict[int, TokenBucket] = {}
+        # Chats by last use; a bucket that has refilled is the same as a new one and is dropped,
+        # so memory stays flat whatever the number of recipients.
+        self._chats: OrderedDict[int, TokenBucket] = OrderedDict()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
         self.pauses = 0
@@ -66,21 +70,27 @@ class RateLimiter:
                 if now < self._paused_until:
                     await asyncio.sleep(self._paused_until - now)
                     continue
+                self._forget_refilled(now)
                 chat = self._chats.get(chat_id)
                 if chat is None:
-                    if len(self._chats) >= CHAT_BUCKETS_KEPT:
-                        self._forget_idle(now)
                     chat = self._chats[chat_id] = TokenBucket(self._chat_rate, burst=1.0, now=now)
                 wait = max(self._global.wait_time(now), chat.wait_time(now))
                 if wait <= 0:
                     self._global.take(now)
                     chat.take(now)
+                    self._chats.move_to_end(chat_id)
                     return
                 await asyncio.sleep(wait)
 
-    def _forget_idle(self, now: float) -> None:
-        # A bucket that has refilled is indistinguishable from a new one: drop it.
-        for chat_id in [c for c, bucket in self._chats.items() if bucket.wait_time(now) == 0]:
+    @property
+    def chats_tracked(self) -> int:
+        return len(self._chats)
+
+    def _forget_refilled(self, now: float) -> None:
+        while self._chats:
+            chat_id, bucket = next(iter(self._chats.items()))
+            if bucket.wait_time(now) > 0:
+                return  # used more recently than any later one has refilled
             del self._chats[chat_id]
 
 
@@ -110,7 +120,9 @@ class Sender:
         self._send_timeout = send_timeout
         self._idle_poll = idle_poll
         self._progress_interval = progress_interval
+        self._claim_size = in_flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unsent: list[Job] = []
         self._results: list[Result] = []
         self._contents: dict[int, Content | None] = {}
         self._shown: dict[int, str] = {}
@@ -128,11 +140,12 @@ class Sender:
                     await self._outbox.close_finished()
                     await asyncio.sleep(self._idle_poll)
                     continue
-                for job in jobs:
-                    await self._dispatch(job)
+                for start in range(0, len(jobs), self._claim_size):
+                    await self._claim_and_send(jobs[start : start + self._claim_size])
                 await self._outbox.close_finished()
         finally:
-            # Stopping (shutdown or cancel): let the sends already made finish and record them.
+            # Stopping (shutdown or cancel): rows claimed but not sent go back to pending; the
+            # sends already made finish and are recorded.
             progress.cancel()
             with contextlib.suppress(BaseException):
                 await progress
@@ -140,26 +153,29 @@ class Sender:
                 await asyncio.wait(self._tasks, timeout=self._send_timeout + 1)
             with contextlib.suppress(Exception):
                 await self._flush()
+            if self._unsent:
+                with contextlib.suppress(Exception):
+                    await self._outbox.unclaim(self._unsent)
+                self._unsent = []
 
-    async def _dispatch(self, job: Job) -> None:
-        await self.limiter.acquire(job.chat_id)
-        await self._slots.acquire()
+    async def _claim_and_send(self, chunk: list[Job]) -> None:
+        """Claim a few rows in one transaction (with the outcomes recorded since the last one),
+        then send them paced. One commit per chunk keeps the rate whatever the disk's fsync."""
+        results, self._results = self._results, []
         try:
-            results, self._results = self._results, []
-            try:
-                claimed = await self._outbox.claim(job, results)
-            except BaseException:
-                self._results = results + self._results
-                raise
-            if not claimed:
-                self._slots.release()
-                return
+            claimed = await self._outbox.claim_many(chunk, results)
         except BaseException:
-            self._slots.release()
+            self._results = results + self._results
             raise
-        task = asyncio.create_task(self._send(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._unsent = list(claimed)
+        while self._unsent:
+            job = self._unsent[0]
+            await self.limiter.acquire(job.chat_id)
+            await self._slots.acquire()
+            self._unsent.pop(0)
+            task = asyncio.create_task(self._send(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _flush(self) -> None:
         if self._results:

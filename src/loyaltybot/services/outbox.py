@@ -167,13 +167,27 @@ class OutboxService:
             return await uow.outbox.next_due_at()
 
     async def claim(self, job: Job, results: Sequence[Result] = ()) -> bool:
-        """pending → sending, committed before the send; earlier outcomes ride along."""
+        return bool(await self.claim_many([job], results))
+
+    async def claim_many(self, jobs: Sequence[Job], results: Sequence[Result] = ()) -> list[Job]:
+        """pending → sending, committed before the sends; earlier outcomes ride along.
+
+        Returns the jobs this caller won (a row someone else claimed first is left out).
+        """
         now = self._clock()
         async with self._writer() as uow:
             await self._record_in(uow, results, now)
-            claimed = await uow.outbox.claim(job.delivery_id, now)
+            won = await uow.outbox.claim_many([job.delivery_id for job in jobs], now)
             await uow.commit()
-        return claimed
+        return [job for job in jobs if job.delivery_id in won]
+
+    async def unclaim(self, jobs: Sequence[Job]) -> None:
+        """Claimed but certainly not sent (a clean stop): back to pending, attempt not counted."""
+        now = self._clock()
+        async with self._writer() as uow:
+            for job in jobs:
+                await uow.outbox.release(job.delivery_id, next_attempt_at=now, error=None, count_attempt=False)
+            await uow.commit()
 
     async def record(self, results: Sequence[Result]) -> None:
         """Outcomes of sends, in one transaction."""
