@@ -109,6 +109,8 @@ async def test_two_thousand_recipients_at_telegrams_limits(bot: RunningBot, emul
     assert unreachable == set(no_chat) | set(blocked)
     assert await bot.count(Delivery, Delivery.status == "blocked") == 50
     assert await bot.count(Delivery, Delivery.status == "sent") == 1900
+    await owner.send("/broadcasts")
+    await expect(owner, "Sent: 1900", "Blocked: 50", "50 customers blocked the bot")
 
 
 async def _all(bot: RunningBot, statement: object) -> list[object]:

@@ -240,6 +240,13 @@ class OutboxRepository(_Repository):
             .values(status="unreachable", unreachable_at=now)
         )
 
+    async def count_unreachable(self) -> int:
+        return (
+            await self.session.execute(
+                select(func.count()).select_from(Customer).where(Customer.status == "unreachable")
+            )
+        ).scalar_one()
+
     async def mark_customer_reachable(self, telegram_id: int) -> bool:
         result = await self.session.execute(
             update(Customer)

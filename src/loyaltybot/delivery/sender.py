@@ -36,6 +36,7 @@ from loyaltybot.services.outbox import Content, Job, OutboxService, Progress, Re
 log = logging.getLogger(__name__)
 
 BATCH = 200
+ERROR_PAUSE = 5.0
 
 
 class RateLimiter:
@@ -126,7 +127,6 @@ class Sender:
         self._results: list[Result] = []
         self._contents: dict[int, Content | None] = {}
         self._shown: dict[int, str] = {}
-        self.sent = 0
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> None:
@@ -134,15 +134,14 @@ class Sender:
         progress = asyncio.create_task(self._progress_loop(), name="broadcast-progress")
         try:
             while True:
-                jobs = await self._outbox.next_jobs(BATCH)
-                if not jobs:
-                    await self._flush()
-                    await self._outbox.close_finished()
-                    await asyncio.sleep(self._idle_poll)
-                    continue
-                for start in range(0, len(jobs), self._claim_size):
-                    await self._claim_and_send(jobs[start : start + self._claim_size])
-                await self._outbox.close_finished()
+                try:
+                    await self._drain_once()
+                except Exception:
+                    # The database went away for a moment (a restart, a lock held too long):
+                    # keep the sender alive. What it claimed and did not send goes back.
+                    log.exception("the outbox sender hit an error; retrying in %.0f s", ERROR_PAUSE)
+                    await self._return_unsent()
+                    await asyncio.sleep(ERROR_PAUSE)
         finally:
             # Stopping (shutdown or cancel): rows claimed but not sent go back to pending; the
             # sends already made finish and are recorded.
@@ -153,10 +152,24 @@ class Sender:
                 await asyncio.wait(self._tasks, timeout=self._send_timeout + 1)
             with contextlib.suppress(Exception):
                 await self._flush()
-            if self._unsent:
-                with contextlib.suppress(Exception):
-                    await self._outbox.unclaim(self._unsent)
-                self._unsent = []
+            await self._return_unsent()
+
+    async def _drain_once(self) -> None:
+        jobs = await self._outbox.next_jobs(BATCH)
+        if not jobs:
+            await self._flush()
+            await self._outbox.close_finished()
+            await asyncio.sleep(self._idle_poll)
+            return
+        for start in range(0, len(jobs), self._claim_size):
+            await self._claim_and_send(jobs[start : start + self._claim_size])
+        await self._outbox.close_finished()
+
+    async def _return_unsent(self) -> None:
+        if self._unsent:
+            unsent, self._unsent = self._unsent, []
+            with contextlib.suppress(Exception):
+                await self._outbox.unclaim(unsent)
 
     async def _claim_and_send(self, chunk: list[Job]) -> None:
         """Claim a few rows in one transaction (with the outcomes recorded since the last one),
@@ -202,8 +215,6 @@ class Sender:
             result = Result(job, Outcome.FAILED, error=type(error).__name__)
         finally:
             self._slots.release()
-        if result.outcome is Outcome.SENT:
-            self.sent += 1
         self._results.append(result)
 
     async def _attempt(self, job: Job) -> Result:

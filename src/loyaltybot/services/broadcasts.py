@@ -188,6 +188,12 @@ class BroadcastService:
                 if campaign.kind == "broadcast"
             ]
 
+    async def unreachable_customers(self, actor: int) -> int:
+        """Customers who blocked the bot or whose chat is gone: no broadcast reaches them."""
+        await self._require_owner(actor)
+        async with self._reader() as uow:
+            return await uow.outbox.count_unreachable()
+
     @staticmethod
     def _summary(campaign: Campaign, tally: Tally) -> Summary:
         return Summary(

@@ -558,6 +558,13 @@ def build_owner_router(*, i18n: I18n) -> Router:
             return
         tz = services.program.shop.tz
         blocks = [_("📣 <b>Broadcasts</b> (latest first)")]
+        unreachable = await services.broadcasts.unreachable_customers(identity.telegram_id)
+        if unreachable:
+            blocks.append(
+                _("🚫 {count} customers blocked the bot or left Telegram: broadcasts skip them.").format(
+                    count=unreachable
+                )
+            )
         buttons = []
         for item in summaries:
             when = item.scheduled_at if item.status == "scheduled" else (item.started_at or item.created_at)
