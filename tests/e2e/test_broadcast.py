@@ -195,3 +195,25 @@ async def test_cancel_while_sending(bot: RunningBot, emulator: BotApiEmulator) -
     assert f"{delivered} of 150 delivered" in (report.text or "")
     final = emulator.user(OWNER_ID).messages
     assert any("cancelled" in (m.text or "") and "Not sent (cancelled)" in (m.text or "") for m in final)
+
+
+async def test_blocking_and_unblocking_the_bot_is_noticed(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    await seed_customers(bot.app.core.db, [20_501])  # type: ignore[union-attr]
+    open_chats(emulator, [20_501])
+    customer = emulator.user(20_501)
+
+    async def status() -> str:
+        return str(await bot.scalar(select(Customer.status).where(Customer.telegram_id == 20_501)))
+
+    customer.block_bot()
+    for _ in range(50):
+        if await status() == "unreachable":
+            break
+        await asyncio.sleep(0.05)
+    assert await status() == "unreachable"
+    customer.unblock_bot()
+    for _ in range(50):
+        if await status() == "active":
+            break
+        await asyncio.sleep(0.05)
+    assert await status() == "active"

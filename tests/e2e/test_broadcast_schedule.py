@@ -57,6 +57,12 @@ async def test_schedule_list_and_cancel(bot: RunningBot, emulator: BotApiEmulato
     assert await bot.count(Delivery) == 0
     answer = await owner.click(scheduled, "✖️ Cancel broadcast")
     assert "already finished" in ((await answer.wait_answer()).text or "")
+    # The scheduled message becomes the final word: cancelled, no buttons, no empty report.
+    final = await owner.wait_for_edit(scheduled, timeout=6)
+    assert "Broadcast #1: cancelled." in (final.text or "")
+    assert not (final.reply_markup or {}).get("inline_keyboard")
+    await asyncio.sleep(2.5)
+    assert not [m for m in owner.pending if "report" in (m.text or "")]
 
 
 async def test_customer_cannot_use_owner_buttons(bot: RunningBot, emulator: BotApiEmulator) -> None:

@@ -273,7 +273,8 @@ class Sender:
         with self._i18n.context(), self._i18n.use_locale(self._owner_language):
             text = progress_text(item.campaign_id, item.status, item.tally)
             markup = None if final else cancel_keyboard(item.campaign_id)
-            report = report_text(item.campaign_id, item.tally) if final else None
+            # A broadcast cancelled before it started has nothing to report beyond "cancelled".
+            report = report_text(item.campaign_id, item.tally) if final and item.tally.total else None
         if self._shown.get(item.campaign_id) != text:
             await self.limiter.acquire(item.chat_id)
             try:
@@ -287,6 +288,9 @@ class Sender:
                 if "not modified" not in error.message:
                     log.info("progress message %s: %s", item.campaign_id, error.message)
             self._shown[item.campaign_id] = text
+        if final and report is None:
+            await self._outbox.mark_reported(item.campaign_id)
+            self._shown.pop(item.campaign_id, None)
         if report is not None:
             await self.limiter.acquire(item.chat_id)
             try:
