@@ -201,3 +201,18 @@ async def test_scheduled_campaign_starts_when_due_even_if_missed(database: Datab
 async def _pairs(db: Database, statement: Any) -> list[tuple[Any, Any]]:
     async with db.read_sessions() as session:
         return [tuple(row) for row in (await session.execute(statement)).all()]
+
+
+async def test_opt_out_between_reading_and_claiming_is_respected(database: Database) -> None:
+    await seed_customers(database, [1, 2])
+    outbox, broadcasts = services(database)
+    await broadcasts.send_now(OWNER, Draft(text_en="hi", audience=Audience()))
+    jobs = await outbox.next_jobs(10)
+    assert len(jobs) == 2
+    async with database.write_sessions() as session:  # opts out after the batch was read
+        await session.execute(update(Customer).where(Customer.telegram_id == 1).values(marketing_opt_in=False))
+        await session.commit()
+    claimed = await outbox.claim_many(jobs)
+    assert [job.customer_id for job in claimed] == [jobs[1].customer_id]
+    assert await outbox.next_jobs(10) == []  # the opted-out row is skipped, never sent
+    assert await scalar(database, select(func.count()).select_from(Delivery).where(Delivery.status == "skipped")) == 1

@@ -167,9 +167,33 @@ class OutboxRepository(_Repository):
         """pending → sending, only where nobody did it first; committed before the sends happen."""
         if not delivery_ids:
             return set()
+        # Re-checked here, not only when the batch was read: a customer who opts out or blocks
+        # the bot, or an owner who cancels, takes effect for every row not yet claimed.
+        campaign_live = (
+            select(Campaign.id)
+            .where(Campaign.id == Delivery.campaign_id, Campaign.status == "sending")
+            .correlate(Delivery)
+            .exists()
+        )
+        customer_reachable = (
+            select(Customer.id)
+            .where(Customer.id == Delivery.customer_id, Customer.status == "active", Customer.telegram_id.is_not(None))
+            .correlate(Delivery)
+            .exists()
+        )
+        consent = or_(
+            select(Campaign.id)
+            .where(Campaign.id == Delivery.campaign_id, Campaign.promotional.is_(False))
+            .correlate(Delivery)
+            .exists(),
+            select(Customer.id)
+            .where(Customer.id == Delivery.customer_id, Customer.marketing_opt_in.is_(True))
+            .correlate(Delivery)
+            .exists(),
+        )
         result = await self.session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status == "pending")
+            .where(Delivery.id.in_(delivery_ids), Delivery.status == "pending", campaign_live, customer_reachable, consent)
             .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
             .returning(Delivery.id)
         )
