@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from e2e.seed import seed_customers
 from sqlalchemy import func, select, update
 
-from e2e.seed import seed_customers
 from loyaltybot.config import Program
 from loyaltybot.db.engine import Database
 from loyaltybot.db.models import Campaign, Customer, Delivery
@@ -68,7 +68,7 @@ EXPECTED = {
 @pytest.mark.parametrize("audience", list(EXPECTED), ids=lambda a: a.encode())
 async def test_each_segment_count_matches_the_rows_it_queues(database: Database, audience: Audience) -> None:
     await seed_variety(database)
-    outbox, broadcasts = services(database)
+    _, broadcasts = services(database)
     count = await broadcasts.count(OWNER, audience)
     assert count == EXPECTED[audience]
     # The count is what gets queued, and the queued rows are exactly the filter's rows.
@@ -80,7 +80,7 @@ async def test_each_segment_count_matches_the_rows_it_queues(database: Database,
     summary = await broadcasts.send_now(OWNER, Draft(text_en="hi", audience=audience))
     assert summary.tally.total == count
     queued = set(
-        (await _all(database, select(Delivery.customer_id).where(Delivery.campaign_id == summary.id)))
+        await _all(database, select(Delivery.customer_id).where(Delivery.campaign_id == summary.id))
     )
     where = audience_filter(audience, now=NOW, month=11)
     expected_ids = set(await _all(database, select(Customer.id).where(*where)))
@@ -106,7 +106,7 @@ async def test_only_owners_broadcast(database: Database) -> None:
 
 async def test_enqueue_is_set_based_and_idempotent(database: Database) -> None:
     await seed_customers(database, list(range(1, 301)))
-    outbox, broadcasts = services(database)
+    _, broadcasts = services(database)
     summary = await broadcasts.send_now(OWNER, Draft(text_en="hi", audience=Audience()))
     assert summary.tally.total == 300
     # Queueing the same campaign again (a rerun) adds nobody twice.
@@ -123,7 +123,7 @@ async def test_enqueue_is_set_based_and_idempotent(database: Database) -> None:
 async def test_claim_send_record_never_twice_and_crash_leaves_unknown(database: Database) -> None:
     await seed_customers(database, list(range(1, 11)))
     outbox, broadcasts = services(database)
-    summary = await broadcasts.send_now(OWNER, Draft(text_en="hi", audience=Audience()))
+    await broadcasts.send_now(OWNER, Draft(text_en="hi", audience=Audience()))
     jobs = await outbox.next_jobs(100)
     assert len(jobs) == 10
     assert await outbox.claim(jobs[0]) is True

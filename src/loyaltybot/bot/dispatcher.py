@@ -24,7 +24,7 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
     dispatcher.include_routers(
         fallback.build_group_router(bot_username=bot_username),
         broadcast.build_owner_router(i18n=i18n),
-        broadcast.build_promotions_router(i18n=i18n),
+        broadcast.build_promotions_router(),
         registration.build_router(i18n=i18n, links=links),
         customer.build_help_router(i18n=i18n),
         customer.build_router(i18n=i18n, bot_username=bot_username),

@@ -29,7 +29,12 @@ from aiogram.exceptions import (
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 
-from loyaltybot.bot.promotions import cancel_keyboard, message_keyboard, progress_text, report_text
+from loyaltybot.bot.promotions import (
+    cancel_keyboard,
+    message_keyboard,
+    progress_text,
+    report_text,
+)
 from loyaltybot.domain.outbox import Outcome, TokenBucket, classify_error
 from loyaltybot.services.outbox import Content, Job, OutboxService, Progress, Result
 

@@ -38,7 +38,12 @@ from loyaltybot.bot.promotions import (
     when_text,
 )
 from loyaltybot.domain.errors import DomainError
-from loyaltybot.domain.outbox import AUDIENCE_KINDS, Audience, AudienceInvalid, parse_count
+from loyaltybot.domain.outbox import (
+    AUDIENCE_KINDS,
+    Audience,
+    AudienceInvalid,
+    parse_count,
+)
 from loyaltybot.services.broadcasts import Draft
 from loyaltybot.services.container import Services
 from loyaltybot.services.outbox import Content
@@ -123,7 +128,7 @@ def _audience_keyboard() -> InlineKeyboardMarkup:
     )
 
 
-def build_promotions_router(*, i18n: I18n) -> Router:
+def build_promotions_router() -> Router:
     """Buttons under promotions, for every registered customer; block/unblock from Telegram."""
     router = Router(name="promotions")
 
