@@ -31,13 +31,17 @@ from loyaltybot.config import ConfigError, Program, Settings, load_program
 from loyaltybot.db.engine import Database, create_database
 from loyaltybot.db.migrate import upgrade_database
 from loyaltybot.db.uow import uow_factories
+from loyaltybot.delivery.sender import Sender
 from loyaltybot.domain.roles import Role
 from loyaltybot.services.activity import ActivityService
+from loyaltybot.scheduler.jobs import build_scheduler
+from loyaltybot.services.broadcasts import BroadcastService
 from loyaltybot.services.clock import Clock, system_clock
 from loyaltybot.services.container import Services
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
@@ -67,13 +71,17 @@ class App:
     dispatcher: Dispatcher
     i18n: I18n
     bot_username: str
+    sender: Sender
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    scheduler: Any = None
 
     @property
     def services(self) -> Services:
         return self.core.services
 
     async def close(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -96,11 +104,13 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
     except Exception:
         await db.dispose()
         raise
+    staff = StaffService(writer=writer, reader=reader, owner_ids=owner_ids, clock=clock)
+    outbox = OutboxService(writer=writer, reader=reader, program=program, clock=clock)
     services = Services(
         program=program,
         clock=clock,
         customers=CustomerService(writer=writer, reader=reader, program=program, secret_key=secret, clock=clock),
-        staff=StaffService(writer=writer, reader=reader, owner_ids=owner_ids, clock=clock),
+        staff=staff,
         conversations=ConversationService(writer=writer, reader=reader, clock=clock),
         scans=ScanService(
             writer=writer, reader=reader, secret_key=secret, card_size=program.stamps.card_size, clock=clock
@@ -112,6 +122,10 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
         activity=ActivityService(reader=reader, program=program, owner_ids=owner_ids, clock=clock),
+        outbox=outbox,
+        broadcasts=BroadcastService(
+            writer=writer, reader=reader, outbox=outbox, staff=staff, program=program, clock=clock
+        ),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 
@@ -156,7 +170,18 @@ async def build_app(settings: Settings, *, clock: Clock = system_clock) -> App:
         await bot.session.close()
         await core.close()
         raise
-    return App(core=core, bot=bot, dispatcher=dispatcher, i18n=i18n, bot_username=me.username)
+    sender = Sender(
+        bot=bot,
+        outbox=core.services.outbox,
+        i18n=i18n,
+        owner_language=core.program.shop.default_language,
+        rate=settings.broadcast_rate,
+        chat_rate=settings.broadcast_chat_rate,
+        paid=settings.broadcast_paid,
+        in_flight=settings.broadcast_in_flight,
+        send_timeout=settings.broadcast_send_timeout,
+    )
+    return App(core=core, bot=bot, dispatcher=dispatcher, i18n=i18n, bot_username=me.username, sender=sender)
 
 
 async def publish_commands(app: App) -> None:
@@ -183,6 +208,9 @@ async def serve(app: App, stop: asyncio.Event, *, started: float | None = None) 
     settings = app.core.settings
     allowed = app.dispatcher.resolve_used_update_types()
     _start_background(app, publish_commands(app), "publish-commands")
+    _start_background(app, app.sender.run(), "outbox-sender")
+    app.scheduler = build_scheduler(app.services, interval_seconds=settings.scheduler_interval)
+    app.scheduler.start()
     if settings.webhook_enabled():
         assert settings.webhook_url and settings.webhook_secret
         secret = settings.webhook_secret.get_secret_value()

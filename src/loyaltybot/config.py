@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     locales_dir: Path = PROJECT_ROOT / "locales"
     polling_timeout: int = 30
+    # The outbox sender (DESIGN "Outbound messages"): Telegram allows about 30 messages a second
+    # overall and 1 a second per chat. BROADCAST_PAID uses Telegram's paid broadcasts (Stars), up
+    # to 1000 a second: raise BROADCAST_RATE with it.
+    broadcast_rate: float = Field(30.0, gt=0, le=1000)
+    broadcast_chat_rate: float = Field(1.0, gt=0, le=30)
+    broadcast_paid: bool = False
+    broadcast_in_flight: int = Field(8, ge=1, le=100)
+    broadcast_send_timeout: float = Field(15.0, gt=0)
+    scheduler_interval: float = Field(30.0, gt=0)
 
     @property
     def owner_id_set(self) -> frozenset[int]:

@@ -92,6 +92,16 @@ class RunningBot:
     async def count(self, model: Any, *where: Any) -> int:
         return int(await self.scalar(select(func.count()).select_from(model).where(*where)))
 
+    async def settled_count(self, model: Any, *where: Any, expected: int, timeout: float = 5.0) -> int:
+        """The count once it reaches `expected` (or the last one seen): conversation state is
+        written when the handler finishes, a moment after its reply reached the user."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = await self.count(model, *where)
+            if found == expected or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.02)
+
 
 def make_settings(database_url: str, emulator: BotApiEmulator, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
@@ -120,7 +130,7 @@ async def bot(database_url: str, emulator: BotApiEmulator, tmp_path: Path) -> As
 # --------------------------------------------------------------------------- conversation helpers
 
 
-async def expect(user: SimUser, *needles: str, timeout: float = 10.0) -> ChatMessage:
+async def expect(user: SimUser, *needles: str, timeout: float = 15.0) -> ChatMessage:
     """The next bot message in the user's chat; it must contain every needle."""
     message = await user.wait_for_message(timeout=timeout)
     body = message.text or message.caption or ""

@@ -45,7 +45,7 @@ async def test_registration_in_english(bot: RunningBot, emulator: BotApiEmulator
     assert customer.consent_at is not None
     assert customer.balance == 0
     # The conversation is finished: no state left behind.
-    assert await bot.count(ConversationState) == 0
+    assert await bot.settled_count(ConversationState, expected=0) == 0
 
 
 async def test_registration_in_malay_preselected_from_telegram(bot: RunningBot, emulator: BotApiEmulator) -> None:
@@ -143,7 +143,7 @@ async def test_declining_consent_stores_nothing(bot: RunningBot, emulator: BotAp
     declined = await carol.wait_for_edit(notice)
     assert "nothing has been stored" in (declined.text or "")
     assert await bot.count(Customer) == 0
-    assert await bot.count(ConversationState) == 0
+    assert await bot.settled_count(ConversationState, expected=0) == 0
 
 
 async def test_start_again_never_registers_twice(bot: RunningBot, emulator: BotApiEmulator) -> None:

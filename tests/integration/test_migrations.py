@@ -121,6 +121,7 @@ def _expected_name(kind: str, table: str, columns: list[str], referred: str | No
     return template % {
         "table_name": table,
         "column_0_name": columns[0] if columns else "",
+        "column_0_N_name": "_".join(columns),
         "column_0_label": f"{table}_{columns[0]}" if columns else "",
         "referred_table_name": referred or "",
         "constraint_name": "",

@@ -62,3 +62,16 @@ class InviteCb(CallbackData, prefix="inv"):
 class StaffCb(CallbackData, prefix="stf"):
     action: str  # "invite" | "remove" | "remove_yes" | "remove_no"
     id: int = 0
+
+
+class PromoCb(CallbackData, prefix="promo"):
+    """Buttons under a promotion: "stop" (opt out in one tap) | "rewards"."""
+
+    action: str
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    """The owner's broadcast composer and list. `id` is a campaign id where it matters."""
+
+    action: str
+    id: int = 0

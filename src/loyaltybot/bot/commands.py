@@ -33,6 +33,8 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (("sale", N_("New sale QR code")),
 OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("admin", N_("Admin: activity and staff")),
     ("staff", N_("Staff: invite, list, remove")),
+    ("broadcast", N_("New broadcast to customers")),
+    ("broadcasts", N_("Broadcasts: scheduled and past, with results")),
 )
 
 

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import counter, customer, fallback, owner, registration
+from loyaltybot.bot.handlers import broadcast, counter, customer, fallback, owner, registration
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
@@ -26,6 +26,8 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
     links = DeepLinks(services, i18n=i18n)
     dispatcher.include_routers(
         fallback.build_group_router(bot_username=bot_username),
+        broadcast.build_owner_router(i18n=i18n),
+        broadcast.build_promotions_router(),
         registration.build_router(i18n=i18n, links=links),
         owner.build_router(i18n=i18n, bot_username=bot_username),
         owner.build_invite_router(i18n=i18n),

@@ -14,6 +14,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -164,3 +165,76 @@ class Voucher(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Campaign(Base):
+    """Something sent to many customers: a broadcast, later birthday/festival offers, surveys.
+
+    `key` names it uniquely (for example `broadcast:<n>` or `birthday:2027`), and each customer
+    has at most one delivery per campaign, so reruns never send a second copy.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('scheduled', 'sending', 'done', 'cancelled')", name="status_known"
+        ),
+        Index("ix_campaigns_status_scheduled_at", "status", "scheduled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    promotional: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16))
+    audience: Mapped[str] = mapped_column(String(32))
+    text_en: Mapped[str] = mapped_column(Text)
+    text_ms: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(255))
+    button_kind: Mapped[str | None] = mapped_column(String(8))  # "url" | "rewards"
+    button_text: Mapped[str | None] = mapped_column(String(64))
+    button_url: Mapped[str | None] = mapped_column(String(512))
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    # The owner's live progress message, and whether the final report went out.
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(Integer)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """The outbox: one row per campaign × customer. Claimed (`sending`) before the send, so a
+    row is never sent twice; a row still `sending` after a crash becomes `unknown`."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'unknown', 'skipped', 'cancelled')",
+            name="status_known",
+        ),
+        # The sender's claim query: due pending rows in order.
+        Index("ix_deliveries_status_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(255))
+
+
+# Segment filters of broadcasts (declared here so the customers table itself stays untouched).
+Index("ix_customers_marketing_status", Customer.marketing_opt_in, Customer.status)
+Index("ix_customers_joined_at", Customer.joined_at)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyaltybot.db.engine import Database
+from loyaltybot.db.outbox import OutboxRepository
 from loyaltybot.db.repositories import (
     AuditRepository,
     ConversationRepository,
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
         self.vouchers = VoucherRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     async def commit(self) -> None:

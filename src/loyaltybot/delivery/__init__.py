@@ -1,1 +1,1 @@
-"""Outbound delivery: the outbox sender (rate limits, retries, Telegram error mapping)."""
+"""The outbox sender: drains deliveries to Telegram with rate limits and error mapping."""

@@ -67,7 +67,7 @@ class _ChatView:
         """Bot messages not yet consumed by wait_for_message."""
         return list(self._chat.inbox)
 
-    async def wait_for_message(self, timeout: float = 5.0, predicate: Predicate | None = None) -> ChatMessage:
+    async def wait_for_message(self, timeout: float = 15.0, predicate: Predicate | None = None) -> ChatMessage:
         """Return the next bot message in this chat not yet consumed.
 
         Messages that arrived before the call count. With ``predicate`` the first
@@ -85,7 +85,7 @@ class _ChatView:
 
         return await self._emu._wait_for(check, timeout, lambda: f"no matching bot message in chat {chat.id}; pending: {chat.inbox!r}; all: {self.messages[-5:]!r}")
 
-    async def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[ChatMessage]:
+    async def wait_for_messages(self, count: int, timeout: float = 15.0) -> list[ChatMessage]:
         """Wait for the next ``count`` bot messages."""
         deadline = time.monotonic() + timeout
         out = []
@@ -94,7 +94,7 @@ class _ChatView:
         return out
 
     async def wait_for_edit(
-        self, message: ChatMessage | int | None = None, timeout: float = 5.0, predicate: Predicate | None = None
+        self, message: ChatMessage | int | None = None, timeout: float = 15.0, predicate: Predicate | None = None
     ) -> ChatMessage:
         """Wait until the bot edits a message in this chat (``message`` or message_id to restrict).
 
@@ -113,7 +113,7 @@ class _ChatView:
 
         return await self._emu._wait_for(check, timeout, lambda: f"no matching edit in chat {chat.id}; pending edits: {chat.edits!r}")
 
-    async def wait_for_deletion(self, message: ChatMessage | int, timeout: float = 5.0) -> None:
+    async def wait_for_deletion(self, message: ChatMessage | int, timeout: float = 15.0) -> None:
         mid = message.message_id if isinstance(message, ChatMessage) else message
         chat = self._chat
 
@@ -147,7 +147,7 @@ class CallbackQueryHandle:
         """The bot's answerCallbackQuery, if any yet."""
         return self._emu._callback_answers_by_id.get(self.id)
 
-    async def wait_answer(self, timeout: float = 5.0) -> CallbackAnswer:
+    async def wait_answer(self, timeout: float = 15.0) -> CallbackAnswer:
         return await self._emu._wait_for(lambda: self.answer, timeout, lambda: f"callback query {self.id} not answered")
 
     def __repr__(self) -> str:

@@ -1,1 +1,1 @@
-"""Scheduled jobs: APScheduler as a clock; each job calls a service."""
+"""APScheduler 3 as a clock: each job calls a service; the database decides what is due."""

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from loyaltybot.config import Program
 from loyaltybot.services.activity import ActivityService
+from loyaltybot.services.broadcasts import BroadcastService
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
 from loyaltybot.services.team import TeamService
@@ -26,3 +28,5 @@ class Services:
     counter: CounterService
     team: TeamService
     activity: ActivityService
+    outbox: OutboxService
+    broadcasts: BroadcastService

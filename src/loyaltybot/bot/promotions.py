@@ -1,0 +1,119 @@
+"""How an outbox message looks (the same for the owner's preview and for customers), and the
+owner's progress and report texts. Used by the bot's handlers and by the sender (delivery/)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from loyaltybot.bot.callbacks import BroadcastCb, PromoCb
+from loyaltybot.bot.menu import N_
+from loyaltybot.bot.texts import local_time
+from loyaltybot.domain.outbox import Audience, Tally
+from loyaltybot.services.outbox import Content
+
+STOP_PROMOTIONS = N_("🔕 Stop promotions")
+OPEN_REWARDS = N_("🎁 Open rewards")
+
+
+def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeyboardMarkup | None:
+    """The buttons under a campaign's message, in the customer's language.
+
+    Every promotion carries the one-tap opt-out; transactional messages do not.
+    """
+    rows: list[list[InlineKeyboardButton]] = []
+    if content.button_kind == "url" and content.button_text and content.button_url:
+        rows.append([InlineKeyboardButton(text=content.button_text, url=content.button_url)])
+    elif content.button_kind == "rewards":
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=i18n.gettext(OPEN_REWARDS, locale=language), callback_data=PromoCb(action="rewards").pack()
+                )
+            ]
+        )
+    if content.promotional:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=i18n.gettext(STOP_PROMOTIONS, locale=language), callback_data=PromoCb(action="stop").pack()
+                )
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def audience_label(audience: Audience) -> str:
+    kind, value = audience.kind, audience.value
+    if kind == "en":
+        return _("customers who use English")
+    if kind == "ms":
+        return _("customers who use Bahasa Melayu")
+    if kind == "birthday":
+        return _("birthday this month")
+    if kind == "inactive":
+        return _("no visit for {days} days").format(days=value)
+    if kind == "joined":
+        return _("joined in the last {days} days").format(days=value)
+    if kind == "balance":
+        return _("at least {points} points").format(points=value)
+    return _("all customers who accept promotions")
+
+
+def status_label(status: str) -> str:
+    return {
+        "scheduled": _("scheduled"),
+        "sending": _("sending"),
+        "done": _("finished"),
+        "cancelled": _("cancelled"),
+    }.get(status, status)
+
+
+def tally_lines(tally: Tally) -> str:
+    text = _("✅ Sent: {sent}\n⚠️ Failed: {failed}\n🚫 Blocked: {blocked}\n⏳ Remaining: {remaining}").format(
+        sent=tally.sent, failed=tally.failed, blocked=tally.blocked, remaining=tally.remaining
+    )
+    extras = []
+    if tally.skipped:
+        extras.append(_("⏭ Skipped (opted out since): {count}").format(count=tally.skipped))
+    if tally.cancelled:
+        extras.append(_("✖️ Not sent (cancelled): {count}").format(count=tally.cancelled))
+    if tally.unknown:
+        extras.append(_("❔ Unknown (interrupted while sending): {count}").format(count=tally.unknown))
+    return "\n".join([text, *extras])
+
+
+def progress_text(campaign_id: int, status: str, tally: Tally) -> str:
+    if status == "sending" and not tally.finished:
+        head = _("📣 <b>Broadcast #{id}</b>: sending to {total} customers…").format(id=campaign_id, total=tally.total)
+    elif status == "cancelled":
+        head = _("📣 <b>Broadcast #{id}</b>: cancelled.").format(id=campaign_id)
+    else:
+        head = _("📣 <b>Broadcast #{id}</b>: finished.").format(id=campaign_id)
+    return head + "\n\n" + tally_lines(tally)
+
+
+def report_text(campaign_id: int, tally: Tally) -> str:
+    return _(
+        "📊 Broadcast #{id} report: {sent} of {total} delivered, {failed} failed, {blocked} blocked the bot."
+    ).format(id=campaign_id, sent=tally.sent, total=tally.total, failed=tally.failed, blocked=tally.blocked)
+
+
+def cancel_keyboard(campaign_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("✖️ Cancel broadcast"), callback_data=BroadcastCb(action="cancel", id=campaign_id).pack()
+                )
+            ]
+        ]
+    )
+
+
+def when_text(moment: datetime | None, tz: ZoneInfo) -> str:
+    return local_time(moment, tz) if moment else "—"

@@ -1,0 +1,34 @@
+"""The process's clock (APScheduler 3). Jobs only call services; the database is the source of
+truth for what is due, so a job that runs late, twice, or after a restart does the right thing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from loyaltybot.services.container import Services
+
+log = logging.getLogger(__name__)
+
+
+def build_scheduler(services: Services, *, interval_seconds: float) -> AsyncIOScheduler:
+    """Not started: `start()` it inside the running event loop, `shutdown(wait=False)` to stop."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def start_due_campaigns() -> None:
+        await services.outbox.start_due()
+
+    # First run at once: scheduled campaigns whose time passed while the bot was down go now.
+    scheduler.add_job(
+        start_due_campaigns,
+        IntervalTrigger(seconds=interval_seconds, timezone=UTC),
+        id="start-due-campaigns",
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    return scheduler
