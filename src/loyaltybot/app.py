@@ -39,6 +39,8 @@ from loyaltybot.services.container import Services
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
@@ -113,6 +115,12 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
         activity=ActivityService(reader=reader, program=program, owner_ids=owner_ids, clock=clock),
+        rewards=RewardService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        loyalty=LoyaltyService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 

@@ -18,6 +18,9 @@ from loyaltybot.db.repositories import (
     ConversationRepository,
     CustomerRepository,
     LedgerRepository,
+    LotRepository,
+    RedemptionRepository,
+    RewardRepository,
     SettingsRepository,
     StaffRepository,
     TokenRepository,
@@ -42,6 +45,9 @@ class UnitOfWork:
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
         self.vouchers = VoucherRepository(self.session)
+        self.lots = LotRepository(self.session)
+        self.rewards = RewardRepository(self.session)
+        self.redemptions = RedemptionRepository(self.session)
         return self
 
     async def commit(self) -> None:

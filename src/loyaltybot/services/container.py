@@ -10,6 +10,8 @@ from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
 from loyaltybot.services.team import TeamService
@@ -26,3 +28,5 @@ class Services:
     counter: CounterService
     team: TeamService
     activity: ActivityService
+    rewards: RewardService
+    loyalty: LoyaltyService
