@@ -235,9 +235,10 @@ class LedgerRepository(_Repository):
         )
 
     async def spend_by_customer(self, start: datetime, end: datetime) -> dict[int, int]:
+        """Sen spent per customer in [start, end] (purchases at the review instant count)."""
         rows = await self.session.execute(
             select(LedgerEntry.customer_id, func.coalesce(func.sum(LedgerEntry.spend_sen), 0))
-            .where(LedgerEntry.created_at >= start, LedgerEntry.created_at < end, LedgerEntry.spend_sen.is_not(None))
+            .where(LedgerEntry.created_at >= start, LedgerEntry.created_at <= end, LedgerEntry.spend_sen.is_not(None))
             .group_by(LedgerEntry.customer_id)
         )
         return {int(r[0]): int(r[1]) for r in rows.all()}
