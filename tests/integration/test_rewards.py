@@ -191,7 +191,7 @@ async def test_purchase_crossing_a_threshold_raises_the_tier_and_review_lowers_i
     assert (credit.points, credit.tier_up) == (400, None)
     sale = await shop.env.counter.issue_sale(STAFF, "150")
     credit = await shop.env.counter.claim_sale(sale.token_id, 101)
-    assert (credit.points, credit.tier_up) == (150, "silver")  # this purchase still earns at bronze
+    assert credit.points == 150 and credit.tier_up is not None and credit.tier_up.code == "silver"  # this purchase still earns at bronze
     sale = await shop.env.counter.issue_sale(STAFF, "100")
     credit = await shop.env.counter.claim_sale(sale.token_id, 101)
     assert credit.points == 125  # ×1.25 now

@@ -25,7 +25,7 @@ from loyaltybot.services.access import require_staff, role_in
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
-from loyaltybot.services.pointsbook import open_lot, raise_tier, tier_multiplier
+from loyaltybot.services.pointsbook import TierUp, open_lot, raise_tier, tier_multiplier
 from loyaltybot.services.scans import CodeNotValid
 
 SALE = "sale"
@@ -110,7 +110,7 @@ class Credit:
     next_stamp_at: datetime | None
     vouchers: tuple[VoucherView, ...]
     staff_language: str | None = None  # set for sale claims when the staff member is also a customer
-    tier_up: str | None = None  # the tier code reached with this purchase, if it crossed a threshold
+    tier_up: TierUp | None = None  # the tier reached with this purchase, if it crossed a threshold
 
 
 class CounterService:

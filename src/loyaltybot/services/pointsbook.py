@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from loyaltybot.config import Program
+from loyaltybot.config import LocalizedText, Program
 from loyaltybot.db.models import Customer, LedgerEntry, PointLot
 from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain import lots as fifo
@@ -104,14 +106,23 @@ async def expire_customer(uow: UnitOfWork, customer: Customer, *, as_of: datetim
     return total
 
 
-def tier_multiplier(program: Program, customer: Customer):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True, slots=True)
+class TierUp:
+    """A tier just reached, with what to tell the customer (both languages)."""
+
+    code: str
+    name: LocalizedText
+    perks: LocalizedText
+
+
+def tier_multiplier(program: Program, customer: Customer) -> Decimal:
     return program.tiers.level(customer.tier).multiplier
 
 
-async def raise_tier(uow: UnitOfWork, program: Program, customer: Customer, now: datetime) -> str | None:
+async def raise_tier(uow: UnitOfWork, program: Program, customer: Customer, now: datetime) -> TierUp | None:
     """After a purchase: move the customer up if their rolling spend crossed a threshold.
 
-    Returns the new tier code on an upgrade, else None. Downgrades wait for the daily review.
+    Returns the tier reached on an upgrade, else None. Downgrades wait for the daily review.
     """
     tiers = program.tiers
     spend = await uow.ledger.spend_since(customer.id, rolling_window_start(now, tiers.window_months))
@@ -119,5 +130,6 @@ async def raise_tier(uow: UnitOfWork, program: Program, customer: Customer, now:
     if tiers.rank(reached) > tiers.rank(customer.tier):
         customer.tier = reached
         await uow.session.flush()
-        return reached
+        level = tiers.level(reached)
+        return TierUp(code=reached, name=level.name, perks=level.perks)
     return None

@@ -108,6 +108,7 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                 inline_keyboard=[
                     [InlineKeyboardButton(text=_("📊 Activity today"), callback_data=AdminCb(section="activity").pack())],
                     [InlineKeyboardButton(text=_("👥 Staff"), callback_data=AdminCb(section="staff").pack())],
+                    [InlineKeyboardButton(text=_("🎁 Rewards"), callback_data=AdminCb(section="rewards").pack())],
                 ]
             ),
         )
