@@ -312,8 +312,8 @@ class LotRepository(_Repository):
             .all()
         )
 
-    async def next_expiry(self, customer_id: int, now: datetime) -> tuple[int, datetime] | None:
-        """(points, when) of the soonest upcoming expiry: two index range reads, no scan in Python."""
+    async def soonest_expiry(self, customer_id: int, now: datetime) -> datetime | None:
+        """When the customer's next unexpired points expire: one index range read, no scan in Python."""
         soonest = (
             await self.session.execute(
                 select(func.min(PointLot.expires_at)).where(
@@ -321,18 +321,23 @@ class LotRepository(_Repository):
                 )
             )
         ).scalar_one_or_none()
-        if soonest is None:
-            return None
-        if soonest.tzinfo is None:  # aggregates bypass the column type
+        if soonest is not None and soonest.tzinfo is None:  # aggregates bypass the column type
             soonest = soonest.replace(tzinfo=UTC)
-        points = (
-            await self.session.execute(
-                select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
-                    PointLot.customer_id == customer_id, PointLot.expires_at == soonest
+        return soonest
+
+    async def expiring_between(self, customer_id: int, start: datetime, end: datetime) -> int:
+        """Points of lots expiring in (start, end)."""
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.expires_at > start,
+                        PointLot.expires_at < end,
+                    )
                 )
-            )
-        ).scalar_one()
-        return int(points), soonest
+            ).scalar_one()
+        )
 
     async def available(self, customer_id: int, now: datetime) -> int:
         """Unexpired points (the cached balance may still hold expired, not yet swept lots)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import phonenumbers
@@ -304,8 +304,18 @@ class CustomerService:
                     sen_missing=missing,
                     percent=percent,
                 ),
-                next_expiry=await uow.lots.next_expiry(customer.id, now),
+                next_expiry=await self._next_expiry(uow, customer.id, now),
             )
+
+    async def _next_expiry(self, uow: Any, customer_id: int, now: datetime) -> tuple[int, datetime] | None:
+        """Points expiring on the soonest expiry day (shop time zone), and when the first of them go."""
+        soonest = await uow.lots.soonest_expiry(customer_id, now)
+        if soonest is None:
+            return None
+        tz = self._program.shop.tz
+        local_day = soonest.astimezone(tz).date()
+        day_end = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=tz)
+        return await uow.lots.expiring_between(customer_id, now, day_end), soonest
 
     async def rotate_member_code(self, telegram_id: int) -> str:
         """A new member QR; the old one stops working at once."""

@@ -68,8 +68,8 @@ class RewardFieldInvalid(DomainError):
     code = "reward_field_invalid"
 
 
-FIELDS = ("name_en", "name_ms", "description_en", "description_ms", "cost", "stock", "limit", "starts", "ends",
-          "min_tier", "photo")
+FIELDS = ("name_en", "name_ms", "description_en", "description_ms", "cost", "photo", "stock", "limit", "starts",
+          "ends", "min_tier")
 OPTIONAL_FIELDS = frozenset({"description_en", "description_ms", "stock", "limit", "starts", "ends", "min_tier", "photo"})
 _DATE_RE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 
