@@ -24,7 +24,6 @@ import logging
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -77,7 +76,7 @@ async def start_bot(settings: Settings, emu: BotApiEmulator) -> tuple[App, async
     raise TimeoutError("the bot did not start polling")
 
 
-async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> subprocess.Popen[bytes]:
+async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> asyncio.subprocess.Process:
     """`python -m loyaltybot run` against the emulator, as an operator would start it."""
     env = dict(os.environ)
     env.update(
@@ -92,11 +91,11 @@ async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> subproce
     )
     env.pop("SECRET_KEY", None)  # the key generated and stored in the database at set-up
     polls_before = len(emu.calls_to("getUpdates"))
-    process = subprocess.Popen([sys.executable, "-m", "loyaltybot", "run"], env=env)
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "loyaltybot", "run", env=env)
     for _ in range(3000):
         if len(emu.calls_to("getUpdates")) > polls_before:
             return process
-        if process.poll() is not None:
+        if process.returncode is not None:
             raise RuntimeError(f"the bot process exited with {process.returncode}")
         await asyncio.sleep(0.01)
     process.kill()
@@ -144,14 +143,16 @@ async def main(args: argparse.Namespace) -> int:
         payloads[user.id], amounts[user.id] = sale.payload, amount
         users.append(user)
 
+    # The staff member's chat exists before the bot starts (it publishes their command menu
+    # at start-up), and receives the claim notifications.
+    await staff.send("hello")
     app: App | None = None
-    process: subprocess.Popen[bytes] | None = None
+    process: asyncio.subprocess.Process | None = None
     if args.in_process:
         await core.close()
         app, stop, serving = await start_bot(settings, emu)
     else:
         process = await start_bot_process(settings, emu)
-    await staff.send("hello")  # opens the staff chat so the claim notifications can be delivered
     await staff.wait_for_message(timeout=WAIT_TIMEOUT)
     await asyncio.sleep(0.5)  # let start-up work (command publishing) finish: not what we measure
 
@@ -199,7 +200,7 @@ async def main(args: argparse.Namespace) -> int:
         core = await build_core(settings, migrate=False)
     if process is not None:
         process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 30)
+        await asyncio.wait_for(process.wait(), 30)
     async with core.db.read_sessions() as session:
         entries = (await session.execute(select(func.count()).select_from(LedgerEntry))).scalar()
         used = (await session.execute(select(func.count()).select_from(Token).where(Token.used_at.is_not(None)))).scalar()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
-
 import pytest
+from PIL import Image
+from sqlalchemy import select, update
 
 from loyaltybot.db.models import AuditEntry, Customer, LedgerEntry, StaffMember, Token, Voucher
 from loyaltybot.domain.tokens import deep_link, payload_from_link
 from loyaltybot.render.qr import qr_png
-from loyaltybot.services.errors import NotAllowed
 from loyaltybot.sandbox import BotApiEmulator, SimUser
+from loyaltybot.services.errors import NotAllowed
 
 from .conftest import BOT_USERNAME, OWNER_ID, RunningBot, button_text, expect, register
 
@@ -267,9 +268,6 @@ async def test_photo_fallback(bot: RunningBot, emulator: BotApiEmulator) -> None
 
     await staff.send_photo(qr_png("https://example.com/not-ours"))
     await expect(staff, "could not read")
-    from PIL import Image
-    import io
-
     blank = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(blank, format="PNG")
     await staff.send_photo(blank.getvalue())
@@ -364,11 +362,16 @@ async def test_admin_activity(bot: RunningBot, emulator: BotApiEmulator) -> None
         await staff.wait_for_message()
     await alice.send("/start s_AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     await alice.wait_for_message()
+    own = await sale_payload(staff, "9")
+    await staff.send(f"/start {own}")
+    await expect(staff, "issued this sale yourself")
     owner = emulator.user(OWNER_ID, "Olivia", phone="+60100000000")
     await owner.send("/admin")
     hub = await expect(owner, "Admin")
     await owner.click(hub, "📊 Activity today")
-    report = await expect(owner, "Today at the counter", "Sam: 2 sale QR codes, 2 claimed", "RM 11.00", "1 forged")
+    report = await expect(
+        owner, "Today at the counter", "Sam: 3 sale QR codes, 2 claimed", "RM 11.00", "1 forged", "Sam tried to credit themselves (refused): 1"
+    )
     assert "Nothing unusual" not in (report.text or "")
 
 
@@ -381,3 +384,15 @@ async def test_claim_in_malay(bot: RunningBot, emulator: BotApiEmulator) -> None
     await expect(staff, "claimed by Siti")  # staff read it in their own language (English)
     await siti.send(f"/start {payload}")
     await expect(siti, "telah digunakan")
+
+
+async def test_staff_are_told_in_their_own_language(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    staff = await add_staff(bot, emulator)
+    await register(staff, language="Bahasa Melayu")  # the staff member is also a customer, in Malay
+    alice = await customer(bot, emulator)
+    await staff.send("/sale 8")
+    photo = await expect(staff, "Jualan RM 8.00")
+    payload = payload_from_link(staff.decode_qr(photo) or "", BOT_USERNAME)
+    await alice.send(f"/start {payload}")
+    await expect(alice, "+8 points")  # the customer reads English
+    await expect(staff, "dituntut oleh Alice", "4567")

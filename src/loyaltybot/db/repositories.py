@@ -123,6 +123,17 @@ class StaffRepository(_Repository):
             )
         ).scalar_one_or_none()
 
+    async def identity_of(self, telegram_id: int) -> tuple[str | None, str | None]:
+        """(stored customer language, active staff role) of a Telegram user, in one statement."""
+        language = select(Customer.language).where(Customer.telegram_id == telegram_id).scalar_subquery()
+        role = (
+            select(StaffMember.role)
+            .where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
+            .scalar_subquery()
+        )
+        row = (await self.session.execute(select(language, role))).one()
+        return row[0], row[1]
+
     async def list_active(self) -> Sequence[StaffMember]:
         return (
             (

@@ -46,6 +46,14 @@ class FailedScans:
     unknown: int
 
 
+@dataclass(frozen=True, slots=True)
+class SelfCredit:
+    """Staff who tried to claim their own sale or credit their own card (refused and audited)."""
+
+    name: str
+    attempts: int
+
+
 @dataclass
 class ActivityReport:
     day: datetime
@@ -53,6 +61,7 @@ class ActivityReport:
     frequent_customers: list[FrequentCustomer] = field(default_factory=list)
     repeated_credits: list[RepeatedCredit] = field(default_factory=list)
     failed_scans: list[FailedScans] = field(default_factory=list)
+    self_credits: list[SelfCredit] = field(default_factory=list)
     claims_threshold: int = 0
     repeat_threshold: int = 0
 
@@ -132,5 +141,12 @@ class ActivityService:
                 failures.setdefault(entry.actor_telegram_id, Counter())[entry.action.removeprefix("scan.")] += 1
             for telegram_id, reasons in sorted(failures.items(), key=lambda item: -sum(item[1].values())):
                 report.failed_scans.append(FailedScans(telegram_id, reasons["forged"], reasons["unknown"]))
+            refused = Counter(
+                entry.actor_telegram_id
+                for entry in await uow.audit.between(start, end, prefix="refused.own_")
+                if entry.actor_telegram_id is not None
+            )
+            for telegram_id, attempts in refused.most_common():
+                report.self_credits.append(SelfCredit(names.get(telegram_id, str(telegram_id)), attempts))
         report.staff = sorted(per_staff.values(), key=lambda day: (-day.sales_claimed - day.member_credits, day.name))
         return report

@@ -21,7 +21,7 @@ from loyaltybot.domain.money import parse_amount
 from loyaltybot.domain.points import PointsRule
 from loyaltybot.domain.stamps import StampPolicy, StampReason, add_stamps, decide_stamp, local_day_bounds
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
-from loyaltybot.services.access import require_staff, role_in
+from loyaltybot.services.access import require_staff
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
@@ -194,9 +194,12 @@ class CounterService:
                         raise NotRegistered()
                     raise CodeUsed() if token.used_at is not None else CodeExpired()
                 amount_sen, issuer = claimed
-                if issuer is not None and not (await role_in(uow, self._owner_ids, issuer)).is_staff:
-                    # Removed staff lose every staff action at once, their open sale codes included.
-                    raise IssuerNotStaff()
+                issuer_language = None
+                if issuer is not None:
+                    issuer_language, issuer_role = await uow.staff.identity_of(issuer)
+                    if issuer not in self._owner_ids and issuer_role is None:
+                        # Removed staff lose every staff action at once, their open sale codes included.
+                        raise IssuerNotStaff()
                 credit = await self._credit(
                     uow,
                     customer,
@@ -207,9 +210,8 @@ class CounterService:
                     key=f"sale:{token_id}",
                     now=now,
                 )
-                if issuer is not None:
-                    # The language the staff member reads the "claimed by" notice in.
-                    credit = replace(credit, staff_language=await uow.customers.language_of(issuer))
+                # The language the staff member reads the "claimed by" notice in.
+                credit = replace(credit, staff_language=issuer_language)
                 await uow.audit.record(
                     actor=customer_telegram_id,
                     action="sale.claimed",
@@ -220,7 +222,10 @@ class CounterService:
                 await uow.commit()
                 return credit
         except CodeNotValid:
-            await self._record_unknown(customer_telegram_id)
+            await self._record(customer_telegram_id, "scan.unknown", {"prefix": "s_"})
+            raise
+        except OwnSale:
+            await self._record(customer_telegram_id, "refused.own_sale", {"token": token_id})
             raise
         except IntegrityError:
             raise CodeUsed() from None
@@ -267,6 +272,9 @@ class CounterService:
                 )
                 await uow.commit()
                 return credit
+        except OwnCard:
+            await self._record(actor, "refused.own_card", None)
+            raise
         except IntegrityError:
             raise AlreadyRecorded() from None
 
@@ -363,7 +371,8 @@ class CounterService:
             tier_up=tier_up,
         )
 
-    async def _record_unknown(self, actor: int) -> None:
+    async def _record(self, actor: int, action: str, details: dict[str, str] | None) -> None:
+        """Audit a refused attempt in its own transaction (the refused one changed nothing)."""
         async with self._writer() as uow:
-            await uow.audit.record(actor=actor, action="scan.unknown", now=self._clock(), details={"prefix": "s_"})
+            await uow.audit.record(actor=actor, action=action, now=self._clock(), details=details)
             await uow.commit()

@@ -202,7 +202,7 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                     delta=item.delta,
                     balance=item.balance_after,
                 )
-                + (" · ☕ +{stamps}".format(stamps=item.stamps_delta) if item.stamps_delta else "")
+                + (f" · ☕ +{item.stamps_delta}" if item.stamps_delta else "")
             )
         buttons = []
         if history.page > 0:

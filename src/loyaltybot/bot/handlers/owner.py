@@ -90,6 +90,13 @@ def activity_text(report: ActivityReport, currency: str) -> str:
                 id=failed.telegram_id, forged=failed.forged, unknown=failed.unknown
             )
         )
+    for attempt in report.self_credits:
+        unusual = True
+        lines.append(
+            _("• {name} tried to credit themselves (refused): {count}").format(
+                name=name(attempt.name), count=attempt.attempts
+            )
+        )
     if not unusual:
         lines.append(_("Nothing unusual today."))
     return "\n".join(lines)
@@ -169,7 +176,11 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
         await query.answer()
         if not isinstance(query.message, Message):
             return
-        entries = {entry.telegram_id: entry for entry in await services.team.list(identity.telegram_id)}
+        try:
+            entries = {entry.telegram_id: entry for entry in await services.team.list(identity.telegram_id)}
+        except DomainError as error:
+            await query.message.answer(error_text(error))
+            return
         entry = entries.get(callback_data.id)
         if entry is None:
             await query.message.answer(_("This person is not on the staff any more."))
