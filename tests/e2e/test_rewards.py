@@ -20,7 +20,7 @@ from .test_counter import add_staff, customer, sale_payload
 async def give_points(staff: SimUser, user: SimUser, amount: str) -> None:
     payload = await sale_payload(staff, amount)
     await user.send(f"/start {payload}")
-    await expect(user, "points")
+    await expect(user, "RM ")
     await staff.wait_for_message()  # "claimed by ..."
 
 
