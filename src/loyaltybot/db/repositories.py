@@ -350,15 +350,18 @@ class LotRepository(_Repository):
             ).scalar_one()
         )
 
-    async def available(self, customer_id: int, now: datetime) -> int:
-        """Unexpired points (the cached balance may still hold expired, not yet swept lots)."""
+    async def expired_unswept(self, customer_id: int, now: datetime) -> int:
+        """Points still held in lots past their expiry (the sweep has not run yet): a short range read.
+
+        Unexpired points = cached balance - this, without summing the whole history.
+        """
         return int(
             (
                 await self.session.execute(
                     select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
                         PointLot.customer_id == customer_id,
+                        PointLot.expires_at <= now,
                         PointLot.remaining > 0,
-                        or_(PointLot.expires_at.is_(None), PointLot.expires_at > now),
                     )
                 )
             ).scalar_one()

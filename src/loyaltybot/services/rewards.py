@@ -359,10 +359,12 @@ class RewardService:
             customer = await uow.customers.by_telegram_id(telegram_id)
             if customer is None:
                 raise NotRegistered()
-            available = await uow.lots.available(customer.id, now)
+            available = customer.balance - await uow.lots.expired_unswept(customer.id, now)
             taken = await uow.redemptions.taken_by_customer(customer.id)
             items = []
-            for reward in await uow.rewards.active():
+            active = await uow.rewards.active()
+            by_id = {reward.id: reward for reward in active}
+            for reward in active:
                 if not self._window_open(reward, now):
                     continue
                 stock_left = None if reward.stock is None else max(reward.stock - reward.reserved, 0)
@@ -391,8 +393,9 @@ class RewardService:
                 )
             pending = []
             for redemption in await uow.redemptions.pending_for_customer(customer.id, now):
-                reward = await uow.rewards.get(redemption.reward_id)
-                assert reward is not None
+                found = by_id.get(redemption.reward_id) or await uow.rewards.get(redemption.reward_id)
+                assert found is not None
+                reward = found
                 pending.append(
                     PendingRedemption(
                         id=redemption.id,
