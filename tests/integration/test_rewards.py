@@ -13,6 +13,7 @@ from loyaltybot.services.errors import NotAllowed
 from loyaltybot.services.rewards import (
     LimitReached,
     NotEnoughPoints,
+    OwnRedemption,
     RedemptionClosed,
     RewardUnavailable,
     SoldOut,
@@ -45,6 +46,9 @@ async def test_reserve_confirm_and_the_ledger(database) -> None:  # type: ignore
     assert view.first_name == "C101" and view.points == 60
     with pytest.raises(NotAllowed):
         await shop.rewards.confirm(555, token)  # not staff
+    await shop.env.staff.add(101, added_by=OWNER)  # the customer is staff too: not their own
+    with pytest.raises(OwnRedemption):
+        await shop.rewards.confirm(101, token)
     confirmed = await shop.rewards.confirm(STAFF, token)
     assert confirmed.status == "confirmed" and confirmed.customer_telegram_id == 101
     with pytest.raises(RedemptionClosed):

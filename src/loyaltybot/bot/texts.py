@@ -110,6 +110,8 @@ def _reward_error_text(error: DomainError, tz: ZoneInfo | None) -> str | None:
         if error.details.get("status") == "used":
             return _("This voucher has already been used. Each voucher works once.")
         return _("This voucher has expired.")
+    if code == "own_redemption":
+        return _("You cannot hand over your own reward or voucher. Please ask another staff member.")
     if code == "show_to_staff":
         return _("Please show this code to the staff at the counter.")
     return None

@@ -14,6 +14,7 @@ from loyaltybot.services.access import require_staff
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.pointsbook import expire_customer
+from loyaltybot.services.rewards import OwnRedemption
 from loyaltybot.services.scans import CodeNotValid
 
 
@@ -147,6 +148,8 @@ class LoyaltyService:
     async def use_voucher(self, actor: int, code: str) -> VoucherView:
         """Staff hands over what the voucher promises: used once, whatever the concurrency."""
         view = await self.open_voucher(actor, code)
+        if view.customer_telegram_id == actor:
+            raise OwnRedemption()
         now = self._clock()
         async with self._writer() as uow:
             await require_staff(uow, self._owner_ids, actor)

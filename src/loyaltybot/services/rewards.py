@@ -62,6 +62,12 @@ class RedemptionClosed(DomainError):
     code = "redemption_closed"
 
 
+class OwnRedemption(DomainError):
+    """Staff tried to confirm their own redemption or use their own voucher."""
+
+    code = "own_redemption"
+
+
 class RewardFieldInvalid(DomainError):
     """The owner typed a value the field does not accept; `details['field']` says which."""
 
@@ -575,6 +581,9 @@ class RewardService:
             redemption = await uow.redemptions.by_code(code)
             if redemption is None:
                 raise CodeNotValid()
+            holder = await uow.customers.by_id(redemption.customer_id)
+            if holder is not None and holder.telegram_id == actor:
+                raise OwnRedemption()
             if not await uow.redemptions.close(redemption.id, status="confirmed", now=now, by=actor,
                                                require_unexpired=True):
                 await uow.session.refresh(redemption)
