@@ -91,6 +91,20 @@ async def test_owner_manages_the_catalogue(bot: RunningBot, emulator: BotApiEmul
     await alice.send("/rewards")
     await expect(alice, "Free <latte>", "40 more points")
 
+    # Redeemed and scanned: staff (here the owner) see the reward's photo with the customer.
+    await give_points(owner, alice, "45")
+    await alice.send("/rewards")
+    listing = await alice.wait_for_message()
+    await alice.click(listing, button_text(listing, "🎁 Redeem"))
+    link = alice.decode_qr(await expect(alice, "reserved"))
+    await owner.send(f"/start {payload_from_link(link or '', BOT_USERNAME)}")
+    scanned = await expect(owner, "Free <latte>", "Alice")
+    assert scanned.photo_bytes is not None
+    await owner.click(scanned, "✅ Confirm")
+    confirmed = await owner.wait_for_edit(scanned)
+    assert "Confirmed" in (confirmed.caption or "")
+    await expect(alice, "Enjoy your")
+
     assert await bot.count(AuditEntry, AuditEntry.action == "reward.created", AuditEntry.actor_telegram_id == OWNER_ID) == 1
     assert await bot.count(AuditEntry, AuditEntry.action.in_(("reward.updated", "reward.paused", "reward.resumed"))) == 3
 

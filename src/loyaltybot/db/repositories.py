@@ -272,14 +272,20 @@ class LotRepository(_Repository):
         await self.session.flush()
         return lot
 
-    async def open_for_customer(self, customer_id: int) -> Sequence[PointLot]:
-        """Lots still holding points, in earn order (the domain sorts them by expiry)."""
+    async def spendable_for_customer(self, customer_id: int, now: datetime, *, offset: int, limit: int) -> Sequence[PointLot]:
+        """Unexpired lots holding points, soonest expiry first (never-expiring last), earn order on ties."""
         return (
             (
                 await self.session.execute(
                     select(PointLot)
-                    .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
-                    .order_by(PointLot.id)
+                    .where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.remaining > 0,
+                        or_(PointLot.expires_at.is_(None), PointLot.expires_at > now),
+                    )
+                    .order_by(PointLot.expires_at.is_(None), PointLot.expires_at, PointLot.id)
+                    .offset(offset)
+                    .limit(limit)
                 )
             )
             .scalars()

@@ -502,24 +502,26 @@ async def open_redemption(message: Message, token_id: str, identity: Identity, s
     if not identity.role.is_staff:
         raise ShowToStaff()
     view = await services.rewards.open(identity.telegram_id, token_id)
-    await message.answer(
-        _(
-            "🎁 <b>{reward}</b> · {points} points\n"
-            "👤 {name} · phone {phone}\n"
-            "Reserved until {time}. Hand it over, then confirm."
-        ).format(
-            reward=name(view.name.get(identity.language)),
-            points=view.points,
-            name=name(view.first_name),
-            phone=view.masked_phone,
-            time=local_time(view.expires_at, services.program.shop.tz),
-        ),
-        reply_markup=InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=_("✅ Confirm"), callback_data=RedeemCb(action="confirm", code=token_id).pack())]
-            ]
-        ),
+    text = _(
+        "🎁 <b>{reward}</b> · {points} points\n"
+        "👤 {name} · phone {phone}\n"
+        "Reserved until {time}. Hand it over, then confirm."
+    ).format(
+        reward=name(view.name.get(identity.language)),
+        points=view.points,
+        name=name(view.first_name),
+        phone=view.masked_phone,
+        time=local_time(view.expires_at, services.program.shop.tz),
     )
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("✅ Confirm"), callback_data=RedeemCb(action="confirm", code=token_id).pack())]
+        ]
+    )
+    if view.photo_file_id:  # staff see what to hand over
+        await message.answer_photo(view.photo_file_id, caption=text, reply_markup=keyboard)
+    else:
+        await message.answer(text, reply_markup=keyboard)
 
 
 async def open_voucher(message: Message, token_id: str, identity: Identity, services: Services) -> None:
@@ -558,11 +560,13 @@ def build_staff_router(*, i18n: I18n) -> Router:
         except DomainError as error:
             await query.message.answer(error_text(error, services.program.shop.tz))
             return
-        await query.message.edit_text(
-            _("✅ Confirmed: <b>{reward}</b> for {name}, phone ending {digits}.").format(
-                reward=name(view.name.get(identity.language)), name=name(view.first_name), digits=view.masked_phone[-4:]
-            )
+        done = _("✅ Confirmed: <b>{reward}</b> for {name}, phone ending {digits}.").format(
+            reward=name(view.name.get(identity.language)), name=name(view.first_name), digits=view.masked_phone[-4:]
         )
+        if query.message.photo:
+            await query.message.edit_caption(caption=done)
+        else:
+            await query.message.edit_text(done)
         if view.customer_telegram_id is not None:
             await notify(
                 bot,
