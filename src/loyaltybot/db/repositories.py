@@ -431,6 +431,17 @@ class RedemptionRepository(_Repository):
         await self.session.flush()
         return redemption
 
+    async def all_for_customer(self, customer_id: int) -> Sequence[Redemption]:
+        return (
+            (
+                await self.session.execute(
+                    select(Redemption).where(Redemption.customer_id == customer_id).order_by(Redemption.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
     async def by_code(self, code: str) -> Redemption | None:
         return (await self.session.execute(select(Redemption).where(Redemption.code == code))).scalar_one_or_none()
 
@@ -570,6 +581,13 @@ class VoucherRepository(_Repository):
             .all()
         )
 
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[Voucher]:
+        return (
+            (await self.session.execute(select(Voucher).where(Voucher.customer_id == customer_id).order_by(Voucher.id)))
+            .scalars()
+            .all()
+        )
 
     async def by_code(self, code: str) -> Voucher | None:
         return (await self.session.execute(select(Voucher).where(Voucher.code == code))).scalar_one_or_none()
