@@ -260,3 +260,32 @@ async def test_expiry_job_removes_old_points_and_card_shows_the_next_expiry(bot:
     assert await bot.scalar(select(Customer.balance)) == 20
     await alice.send("/history")
     await expect(alice, "Points expired", "-30", "balance 20")
+
+
+async def test_long_catalogue_and_card_fit_telegram_limits(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    staff = await add_staff(bot, emulator)
+    alice = await customer(bot, emulator)
+    await give_points(staff, alice, "10")
+    for n in range(40):
+        await add_reward(bot, 5 + n, name_en=f"Reward {n} " + "x" * 100, description_en="A long story. " * 70)
+    await alice.send("/rewards")
+    first = await expect(alice, "Rewards", "Reward 0")
+    assert len(first.text or "") <= 4096
+    last = await alice.wait_for_message()
+    while not last.reply_markup:
+        last = await alice.wait_for_message()
+    assert "Reward 39" in (last.text or "")
+
+    # Many vouchers: the card's caption stays within 1024 characters, the rest follows.
+    from loyaltybot.db.models import Voucher as VoucherRow
+
+    async with bot.app.core.db.write_sessions() as session:  # type: ignore[union-attr]
+        customer_id = await bot.scalar(select(Customer.id))
+        for n in range(30):
+            session.add(VoucherRow(customer_id=customer_id, kind="festival", title_en=f"Festival treat number {n} " * 2,
+                                   title_ms="Hadiah", code=f"code{n:012d}", issued_at=bot.services.clock()))
+        await session.commit()
+    await alice.send("/card")
+    card = await expect(alice, "Points: 10")
+    assert len(card.caption or "") <= 1024
+    await expect(alice, "Your vouchers", "Festival treat number 29")
