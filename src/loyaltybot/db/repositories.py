@@ -99,10 +99,16 @@ class CustomerRepository(_Repository):
         rows = await self.session.execute(select(Customer.id, Customer.tier).where(Customer.status != "deleted"))
         return [(int(r[0]), r[1]) for r in rows.all()]
 
-    async def set_tier(self, customer_id: int, tier: str | None) -> None:
-        await self.session.execute(
-            update(Customer).where(Customer.id == customer_id).values(tier=tier).execution_options(synchronize_session=False)
+    async def set_tier(self, customer_id: int, tier: str | None, *, expected: str | None) -> bool:
+        """Change the tier only if it is still `expected` (a purchase may have raised it meanwhile)."""
+        still = Customer.tier.is_(None) if expected is None else Customer.tier == expected
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, still)
+            .values(tier=tier)
+            .execution_options(synchronize_session=False)
         )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def count_active(self) -> int:
         return (
