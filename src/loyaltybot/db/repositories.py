@@ -379,15 +379,6 @@ class LotRepository(_Repository):
             ).scalar_one()
         )
 
-    async def sum_for_customer(self, customer_id: int) -> int:
-        return int(
-            (
-                await self.session.execute(
-                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(PointLot.customer_id == customer_id)
-                )
-            ).scalar_one()
-        )
-
 
 class RewardRepository(_Repository):
     async def add(self, reward: Reward) -> Reward:
