@@ -42,6 +42,8 @@ from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.outbox import OutboxService
+from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
@@ -125,6 +127,12 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         outbox=outbox,
         broadcasts=BroadcastService(
             writer=writer, reader=reader, outbox=outbox, staff=staff, program=program, clock=clock
+        ),
+        rewards=RewardService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        loyalty=LoyaltyService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
     )
     return Core(settings=settings, program=program, db=db, services=services)

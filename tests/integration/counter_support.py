@@ -72,7 +72,9 @@ class Counter:
                 size = self.counter._program.stamps.card_size
                 vouchers = (
                     await session.execute(
-                        select(func.count()).select_from(Voucher).where(Voucher.customer_id == customer.id)
+                        select(func.count())
+                        .select_from(Voucher)
+                        .where(Voucher.customer_id == customer.id, Voucher.kind == "stamp_card")
                     )
                 ).scalar_one()
                 assert customer.stamps == stamps % size

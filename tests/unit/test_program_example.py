@@ -26,3 +26,28 @@ def test_counter_settings_are_validated(tmp_path: Path) -> None:
     path.write_text("[staff]\ninvite_hours = 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="staff.invite_hours: unknown key"):
         load_program(path)
+
+
+def test_tier_reward_and_voucher_settings_are_validated(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    program = Program()
+    assert [level.code for level in program.tiers.levels] == ["bronze", "silver", "gold"]
+    assert program.tiers.ladder.tier_for(500_00).multiplier == Decimal("1.25")
+    assert program.rewards.redemption_validity == timedelta(minutes=15)
+    assert program.vouchers.welcome_validity == timedelta(days=30)
+    path = tmp_path / "program.toml"
+    path.write_text(
+        '[[tiers.levels]]\ncode = "vip"\nmin_spend = 10\nname = { en = "VIP", ms = "VIP" }\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="tiers: .*first tier must start at 0"):
+        load_program(path)
+    path.write_text(
+        '[[tiers.levels]]\ncode = "a"\nmin_spend = 0\nmultiplier = 0.5\nname = { en = "A", ms = "A" }\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="tiers.levels.0.multiplier"):
+        load_program(path)
+    path.write_text("[rewards]\nredemption_validity_minutes = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="rewards.redemption_validity_minutes"):
+        load_program(path)

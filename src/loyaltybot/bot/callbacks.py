@@ -75,3 +75,32 @@ class BroadcastCb(CallbackData, prefix="bc"):
 
     action: str
     id: int = 0
+
+
+class RewardCb(CallbackData, prefix="rw"):
+    """A customer's actions in /rewards; `id` is a reward (redeem) or a redemption (show, cancel)."""
+
+    action: str  # "redeem" | "show" | "cancel"
+    id: int
+
+
+class RedeemCb(CallbackData, prefix="rdm"):
+    """Staff confirming a scanned redemption; `code` is re-checked by the service."""
+
+    action: str  # "confirm"
+    code: str
+
+
+class VoucherCb(CallbackData, prefix="vch"):
+    """`use` (staff, `code` is the voucher id) or `show` (customer, `code` is the signed payload)."""
+
+    action: str
+    code: str
+
+
+class CatalogueCb(CallbackData, prefix="cat"):
+    """The owner's catalogue in /admin → Rewards."""
+
+    action: str  # "new" | "open" | "edit" | "pause" | "resume" | "skip" | "tier" | "list"
+    id: int = 0
+    field: str = ""

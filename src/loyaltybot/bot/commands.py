@@ -31,7 +31,7 @@ CUSTOMER_COMMANDS = (
 )
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = (("sale", N_("New sale QR code")),)
 OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("admin", N_("Admin: activity and staff")),
+    ("admin", N_("Admin: activity, staff, rewards")),
     ("staff", N_("Staff: invite, list, remove")),
     ("broadcast", N_("New broadcast to customers")),
     ("broadcasts", N_("Broadcasts: scheduled and past, with results")),

@@ -8,6 +8,7 @@ from aiogram.utils.i18n import gettext as _
 
 from loyaltybot.bot.callbacks import InviteCb, MemberCb
 from loyaltybot.bot.earning import credit_text_for_customer, notify, sale_claimed_text
+from loyaltybot.bot.handlers.rewards import open_redemption, open_voucher
 from loyaltybot.bot.texts import error_text, name, stamp_bar
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.tokens import TokenForged, TokenKind, TokenMalformed
@@ -48,6 +49,10 @@ class DeepLinks:
                 await self._claim_sale(message, token_id, identity)
             elif kind is TokenKind.INVITE:
                 await self._open_invite(message, token_id, identity)
+            elif kind is TokenKind.REDEEM:
+                await open_redemption(message, token_id, identity, services)
+            elif kind is TokenKind.VOUCHER:
+                await open_voucher(message, token_id, identity, services)
             else:
                 raise CodeNotValid()
         except DomainError as error:

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import broadcast, counter, customer, fallback, owner, registration
+from loyaltybot.bot.handlers import broadcast, counter, customer, fallback, owner, registration, rewards
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
@@ -31,8 +31,11 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
         registration.build_router(i18n=i18n, links=links),
         owner.build_router(i18n=i18n, bot_username=bot_username),
         owner.build_invite_router(i18n=i18n),
+        rewards.build_owner_router(i18n=i18n),  # before counter: a reward's photo is not a QR to decode
+        rewards.build_staff_router(i18n=i18n),
         counter.build_router(i18n=i18n, links=links, bot_username=bot_username),
         customer.build_help_router(i18n=i18n),
+        rewards.build_customer_router(i18n=i18n, bot_username=bot_username),
         customer.build_router(i18n=i18n, bot_username=bot_username),
         fallback.build_fallback_router(),
     )

@@ -73,6 +73,14 @@ def credit_text_for_customer(credit: Credit, *, currency: str, tz: ZoneInfo) -> 
                 reward=name(voucher.title(credit.customer_language))
             )
         )
+    if credit.tier_up is not None:
+        perks = credit.tier_up.perks.get(credit.customer_language)
+        lines.append(
+            _("🏅 Congratulations, you are now <b>{tier}</b>!").format(
+                tier=name(credit.tier_up.name.get(credit.customer_language))
+            )
+            + (" " + name(perks) if perks else "")
+        )
     return "\n".join(lines)
 
 

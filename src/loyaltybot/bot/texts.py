@@ -78,7 +78,43 @@ def error_text(error: DomainError, tz: ZoneInfo | None = None) -> str:
         return _("That is more than the maximum for one sale ({max}). Please check the amount.").format(
             max=format_amount(max_sen) if isinstance(max_sen, int) else "?"
         )
+    reward_text = _reward_error_text(error, tz)
+    if reward_text is not None:
+        return reward_text
     return _("Sorry, that did not work. Please try again.")
+
+
+def _reward_error_text(error: DomainError, tz: ZoneInfo | None) -> str | None:
+    """Rewards, redemptions and vouchers (issue 4)."""
+    code = error.code
+    if code == "reward_sold_out":
+        return _("Sorry, this reward is sold out. Your points were not touched.")
+    if code == "reward_not_enough_points":
+        return _("You need {missing} more points for this reward.").format(missing=error.details.get("missing", "?"))
+    if code == "reward_tier_locked":
+        return _("This reward is for members of a higher tier. Keep collecting!")
+    if code == "reward_limit_reached":
+        return _("You have already redeemed this reward as many times as allowed.")
+    if code == "reward_unavailable":
+        return _("This reward is not available right now.")
+    if code == "reward_field_invalid":
+        return _("That value does not work here. Please check it and try again.")
+    if code == "redemption_closed":
+        status = error.details.get("status")
+        if status == "confirmed":
+            return _("This redemption was already confirmed. Each reward is handed over once.")
+        if status == "cancelled":
+            return _("This redemption was cancelled; the points went back to the customer.")
+        return _("This redemption has expired; the points went back to the customer.")
+    if code == "voucher_closed":
+        if error.details.get("status") == "used":
+            return _("This voucher has already been used. Each voucher works once.")
+        return _("This voucher has expired.")
+    if code == "own_redemption":
+        return _("You cannot hand over your own reward or voucher. Please ask another staff member.")
+    if code == "show_to_staff":
+        return _("Please show this code to the staff at the counter.")
+    return None
 
 
 def kind_label(kind: str) -> str:

@@ -17,6 +17,9 @@ from loyaltybot.db.models import (
     ConversationState,
     Customer,
     LedgerEntry,
+    PointLot,
+    Redemption,
+    Reward,
     StaffMember,
     Token,
     Voucher,
@@ -86,6 +89,27 @@ class CustomerRepository(_Repository):
             .execution_options(synchronize_session=False)
         )
         return result.scalar_one_or_none()
+
+    async def by_id_for_update(self, customer_id: int) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.id == customer_id).with_for_update())
+        ).scalar_one_or_none()
+
+    async def tiers(self) -> Sequence[tuple[int, str | None]]:
+        """(id, stored tier) of every customer not deleted (the daily tier review)."""
+        rows = await self.session.execute(select(Customer.id, Customer.tier).where(Customer.status != "deleted"))
+        return [(int(r[0]), r[1]) for r in rows.all()]
+
+    async def set_tier(self, customer_id: int, tier: str | None, *, expected: str | None) -> bool:
+        """Change the tier only if it is still `expected` (a purchase may have raised it meanwhile)."""
+        still = Customer.tier.is_(None) if expected is None else Customer.tier == expected
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, still)
+            .values(tier=tier)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def count_active(self) -> int:
         return (
@@ -217,6 +241,271 @@ class LedgerRepository(_Repository):
             )
         ).scalar_one()
 
+    async def spend_since(self, customer_id: int, start: datetime, end: datetime | None = None) -> int:
+        """Sen spent in [start, end): an index range read on (customer_id, created_at)."""
+        conditions = [LedgerEntry.customer_id == customer_id, LedgerEntry.created_at >= start]
+        if end is not None:
+            conditions.append(LedgerEntry.created_at < end)
+        return int(
+            (
+                await self.session.execute(select(func.coalesce(func.sum(LedgerEntry.spend_sen), 0)).where(*conditions))
+            ).scalar_one()
+        )
+
+    async def spend_by_customer(self, start: datetime, end: datetime) -> dict[int, int]:
+        """Sen spent per customer in [start, end] (purchases at the review instant count)."""
+        rows = await self.session.execute(
+            select(LedgerEntry.customer_id, func.coalesce(func.sum(LedgerEntry.spend_sen), 0))
+            .where(LedgerEntry.created_at >= start, LedgerEntry.created_at <= end, LedgerEntry.spend_sen.is_not(None))
+            .group_by(LedgerEntry.customer_id)
+        )
+        return {int(r[0]): int(r[1]) for r in rows.all()}
+
+    async def last_id_for_customer(self, customer_id: int) -> int:
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.max(LedgerEntry.id), 0)).where(LedgerEntry.customer_id == customer_id)
+                )
+            ).scalar_one()
+        )
+
+
+class LotRepository(_Repository):
+    """FIFO point lots. Rows are loaded and changed under the customer's row lock."""
+
+    async def add(self, lot: PointLot) -> PointLot:
+        self.session.add(lot)
+        await self.session.flush()
+        return lot
+
+    async def spendable_for_customer(self, customer_id: int, now: datetime, *, offset: int, limit: int) -> Sequence[PointLot]:
+        """Unexpired lots holding points, soonest expiry first (never-expiring last), earn order on ties."""
+        return (
+            (
+                await self.session.execute(
+                    select(PointLot)
+                    .where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.remaining > 0,
+                        or_(PointLot.expires_at.is_(None), PointLot.expires_at > now),
+                    )
+                    .order_by(PointLot.expires_at.is_(None), PointLot.expires_at, PointLot.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def by_ids(self, ids: Sequence[int]) -> Sequence[PointLot]:
+        if not ids:
+            return []
+        return (await self.session.execute(select(PointLot).where(PointLot.id.in_(ids)).order_by(PointLot.id))).scalars().all()
+
+    async def expired_for_customer(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
+        return (
+            (
+                await self.session.execute(
+                    select(PointLot)
+                    .where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.remaining > 0,
+                        PointLot.expires_at.is_not(None),
+                        PointLot.expires_at <= now,
+                    )
+                    .order_by(PointLot.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def customers_with_expired(self, now: datetime) -> Sequence[int]:
+        return (
+            (
+                await self.session.execute(
+                    select(PointLot.customer_id)
+                    .where(PointLot.expires_at.is_not(None), PointLot.expires_at <= now, PointLot.remaining > 0)
+                    .distinct()
+                    .order_by(PointLot.customer_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def soonest_expiry(self, customer_id: int, now: datetime) -> datetime | None:
+        """When the customer's next unexpired points expire: one index range read, no scan in Python."""
+        soonest = (
+            await self.session.execute(
+                select(func.min(PointLot.expires_at)).where(
+                    PointLot.customer_id == customer_id, PointLot.expires_at > now, PointLot.remaining > 0
+                )
+            )
+        ).scalar_one_or_none()
+        if soonest is not None and soonest.tzinfo is None:  # aggregates bypass the column type
+            soonest = soonest.replace(tzinfo=UTC)
+        return soonest
+
+    async def expiring_between(self, customer_id: int, start: datetime, end: datetime) -> int:
+        """Points of lots expiring in (start, end)."""
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.expires_at > start,
+                        PointLot.expires_at < end,
+                    )
+                )
+            ).scalar_one()
+        )
+
+    async def expired_unswept(self, customer_id: int, now: datetime) -> int:
+        """Points still held in lots past their expiry (the sweep has not run yet): a short range read.
+
+        Unexpired points = cached balance - this, without summing the whole history.
+        """
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.expires_at <= now,
+                        PointLot.remaining > 0,
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+class RewardRepository(_Repository):
+    async def add(self, reward: Reward) -> Reward:
+        self.session.add(reward)
+        await self.session.flush()
+        return reward
+
+    async def get(self, reward_id: int) -> Reward | None:
+        return await self.session.get(Reward, reward_id)
+
+    async def all(self) -> Sequence[Reward]:
+        return (await self.session.execute(select(Reward).order_by(Reward.cost, Reward.id))).scalars().all()
+
+    async def active(self) -> Sequence[Reward]:
+        return (
+            (await self.session.execute(select(Reward).where(Reward.active.is_(True)).order_by(Reward.cost, Reward.id)))
+            .scalars()
+            .all()
+        )
+
+    async def take_one(self, reward_id: int) -> bool:
+        """Reserve one unit unless sold out: one conditional UPDATE, so stock is never oversold."""
+        result = await self.session.execute(
+            update(Reward)
+            .where(
+                Reward.id == reward_id,
+                Reward.active.is_(True),
+                or_(Reward.stock.is_(None), Reward.reserved < Reward.stock),
+            )
+            .values(reserved=Reward.reserved + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def give_back_one(self, reward_id: int) -> None:
+        await self.session.execute(
+            update(Reward)
+            .where(Reward.id == reward_id, Reward.reserved > 0)
+            .values(reserved=Reward.reserved - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class RedemptionRepository(_Repository):
+    async def add(self, redemption: Redemption) -> Redemption:
+        self.session.add(redemption)
+        await self.session.flush()
+        return redemption
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[Redemption]:
+        return (
+            (
+                await self.session.execute(
+                    select(Redemption).where(Redemption.customer_id == customer_id).order_by(Redemption.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def by_code(self, code: str) -> Redemption | None:
+        return (await self.session.execute(select(Redemption).where(Redemption.code == code))).scalar_one_or_none()
+
+    async def get(self, redemption_id: int) -> Redemption | None:
+        return await self.session.get(Redemption, redemption_id)
+
+    async def close(self, redemption_id: int, *, status: str, now: datetime, by: int | None = None,
+                    require_unexpired: bool = False, require_expired: bool = False) -> bool:
+        """Move a pending redemption to `status`: only one caller ever wins (conditional UPDATE)."""
+        conditions = [Redemption.id == redemption_id, Redemption.status == "pending"]
+        if require_unexpired:
+            conditions.append(Redemption.expires_at > now)
+        if require_expired:
+            conditions.append(Redemption.expires_at <= now)
+        result = await self.session.execute(
+            update(Redemption)
+            .where(*conditions)
+            .values(status=status, closed_at=now, confirmed_by=by)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def taken_by_customer(self, customer_id: int) -> dict[int, int]:
+        """reward id -> pending and confirmed redemptions of this customer (per-customer limits)."""
+        rows = await self.session.execute(
+            select(Redemption.reward_id, func.count())
+            .where(Redemption.customer_id == customer_id, Redemption.status.in_(("pending", "confirmed")))
+            .group_by(Redemption.reward_id)
+        )
+        return {int(r[0]): int(r[1]) for r in rows.all()}
+
+    async def pending_for_customer(self, customer_id: int, now: datetime) -> Sequence[Redemption]:
+        return (
+            (
+                await self.session.execute(
+                    select(Redemption)
+                    .where(
+                        Redemption.customer_id == customer_id,
+                        Redemption.status == "pending",
+                        Redemption.expires_at > now,
+                    )
+                    .order_by(Redemption.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def expired_pending(self, now: datetime) -> Sequence[tuple[int, int]]:
+        """(redemption id, customer id) of pending redemptions past their expiry."""
+        rows = await self.session.execute(
+            select(Redemption.id, Redemption.customer_id)
+            .where(Redemption.status == "pending", Redemption.expires_at <= now)
+            .order_by(Redemption.id)
+        )
+        return [(int(r[0]), int(r[1])) for r in rows.all()]
+
+    async def counts_by_reward(self) -> dict[int, dict[str, int]]:
+        rows = await self.session.execute(
+            select(Redemption.reward_id, Redemption.status, func.count()).group_by(Redemption.reward_id, Redemption.status)
+        )
+        counts: dict[int, dict[str, int]] = {}
+        for reward_id, status, count in rows.all():
+            counts.setdefault(int(reward_id), {})[str(status)] = int(count)
+        return counts
+
 
 class TokenRepository(_Repository):
     async def add(self, token: Token) -> Token:
@@ -289,6 +578,31 @@ class VoucherRepository(_Repository):
             .scalars()
             .all()
         )
+
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[Voucher]:
+        return (
+            (await self.session.execute(select(Voucher).where(Voucher.customer_id == customer_id).order_by(Voucher.id)))
+            .scalars()
+            .all()
+        )
+
+    async def by_code(self, code: str) -> Voucher | None:
+        return (await self.session.execute(select(Voucher).where(Voucher.code == code))).scalar_one_or_none()
+
+    async def use(self, voucher_id: int, *, used_by: int, now: datetime) -> bool:
+        """Single use: one conditional UPDATE on used_at, whatever the concurrency."""
+        result = await self.session.execute(
+            update(Voucher)
+            .where(
+                Voucher.id == voucher_id,
+                Voucher.used_at.is_(None),
+                or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
+            )
+            .values(used_at=now, used_by=used_by)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 class AuditRepository(_Repository):

@@ -19,6 +19,9 @@ from loyaltybot.db.repositories import (
     ConversationRepository,
     CustomerRepository,
     LedgerRepository,
+    LotRepository,
+    RedemptionRepository,
+    RewardRepository,
     SettingsRepository,
     StaffRepository,
     TokenRepository,
@@ -44,6 +47,9 @@ class UnitOfWork:
         self.settings = SettingsRepository(self.session)
         self.vouchers = VoucherRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.lots = LotRepository(self.session)
+        self.rewards = RewardRepository(self.session)
+        self.redemptions = RedemptionRepository(self.session)
         return self
 
     async def commit(self) -> None:

@@ -12,6 +12,8 @@ from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.outbox import OutboxService
+from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
 from loyaltybot.services.team import TeamService
@@ -30,3 +32,5 @@ class Services:
     activity: ActivityService
     outbox: OutboxService
     broadcasts: BroadcastService
+    rewards: RewardService
+    loyalty: LoyaltyService

@@ -25,6 +25,7 @@ from loyaltybot.services.access import require_staff
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
+from loyaltybot.services.pointsbook import TierUp, open_lot, raise_tier, tier_multiplier
 from loyaltybot.services.scans import CodeNotValid
 
 SALE = "sale"
@@ -109,6 +110,7 @@ class Credit:
     next_stamp_at: datetime | None
     vouchers: tuple[VoucherView, ...]
     staff_language: str | None = None  # set for sale claims when the staff member is also a customer
+    tier_up: TierUp | None = None  # the tier reached with this purchase, if it crossed a threshold
 
 
 class CounterService:
@@ -201,7 +203,7 @@ class CounterService:
                 credit = await self._credit(
                     uow,
                     customer,
-                    points=self.points_rule.points_for(amount_sen),
+                    points=self._points_for(customer, amount_sen),
                     spend_sen=amount_sen,
                     staff_id=issuer,
                     kind="purchase",
@@ -253,7 +255,7 @@ class CounterService:
                 credit = await self._credit(
                     uow,
                     customer,
-                    points=self.points_rule.points_for(amount) if amount is not None else 0,
+                    points=self._points_for(customer, amount) if amount is not None else 0,
                     spend_sen=amount,
                     staff_id=actor,
                     kind="purchase" if amount is not None else "stamp",
@@ -277,6 +279,10 @@ class CounterService:
             raise AlreadyRecorded() from None
 
     # ------------------------------------------------------------------ the credit itself
+    def _points_for(self, customer: Customer, spend_sen: int) -> int:
+        """Purchase points with the customer's tier multiplier (the tier they hold before it)."""
+        return self.points_rule.points_for(spend_sen, tier_multiplier(self._program, customer))
+
     async def _credit(
         self,
         uow: UnitOfWork,
@@ -315,7 +321,7 @@ class CounterService:
         if balance is None:
             raise CodeNotValid()
         expiry_months = program.points.expiry_months
-        await uow.ledger.add(
+        entry = await uow.ledger.add(
             LedgerEntry(
                 customer_id=customer.id,
                 delta=points,
@@ -329,6 +335,8 @@ class CounterService:
                 expires_at=add_months(now, expiry_months) if expiry_months and points > 0 else None,
             )
         )
+        await open_lot(uow, program, entry)
+        tier_up = await raise_tier(uow, program, customer, now) if spend_sen else None
         reward = program.stamps.reward
         vouchers = []
         for number in range(completed):
@@ -360,6 +368,7 @@ class CounterService:
             stamp_refused=refused,
             next_stamp_at=next_at if refused is not None else None,
             vouchers=tuple(vouchers),
+            tier_up=tier_up,
         )
 
     async def _record(self, actor: int, action: str, details: dict[str, str] | None) -> None:
