@@ -36,9 +36,12 @@ from loyaltybot.services.clock import Clock, system_clock
 from loyaltybot.services.container import Services
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.dashboard import DashboardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.suggestions import SuggestionService
+from loyaltybot.services.surveys import SurveyService
 from loyaltybot.web.server import build_web_app
 
 log = logging.getLogger("loyaltybot")
@@ -93,15 +96,19 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
     except Exception:
         await db.dispose()
         raise
+    staff = StaffService(writer=writer, reader=reader, owner_ids=owner_ids, clock=clock)
     services = Services(
         program=program,
         clock=clock,
         customers=CustomerService(writer=writer, reader=reader, program=program, secret_key=secret, clock=clock),
-        staff=StaffService(writer=writer, reader=reader, owner_ids=owner_ids, clock=clock),
+        staff=staff,
         conversations=ConversationService(writer=writer, reader=reader, clock=clock),
         scans=ScanService(
             writer=writer, reader=reader, secret_key=secret, card_size=program.stamps.card_size, clock=clock
         ),
+        dashboard=DashboardService(reader=reader, staff=staff, program=program, clock=clock),
+        surveys=SurveyService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
+        suggestions=SuggestionService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 

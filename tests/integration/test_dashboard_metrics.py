@@ -1,4 +1,5 @@
-"""Dashboard metrics on a small hand-built dataset; every expected number is worked out by hand.
+"""Dashboard metrics on a small hand-built dataset (`seed_hand_dataset` in tests/conftest.py);
+every expected number is worked out by hand.
 
 Shop time zone Asia/Kuala_Lumpur (UTC+8). "Now" is 2026-03-15 08:30 UTC (16:30 local), so the
 current month is March 2026, which starts at 2026-02-28 16:00 UTC.
@@ -20,7 +21,6 @@ import pytest
 
 from loyaltybot.config import Program
 from loyaltybot.db.engine import Database
-from loyaltybot.db.models import Customer, LedgerEntry, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse
 from loyaltybot.db.uow import uow_factories
 from loyaltybot.services.dashboard import DashboardService, monthly_csv
 from loyaltybot.services.staff import StaffService
@@ -29,90 +29,8 @@ NOW = datetime(2026, 3, 15, 8, 30, tzinfo=UTC)
 OWNER_ID = 1000
 
 
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-async def seed_hand_dataset(db: Database) -> None:
-    """The dataset of the module docstring, with points and survey answers."""
-    async with db.write_sessions() as session:
-        ids = {}
-        people = [
-            ("A", "2026-01-10T02:00", "active", 17, None),
-            ("B", "2026-01-20T02:00", "active", 25, None),
-            ("C", "2026-02-05T02:00", "active", 30, None),
-            ("D", "2026-03-02T02:00", "unreachable", 0, None),
-            ("E", "2025-12-01T02:00", "active", 10, None),
-            ("F", "2026-03-05T02:00", "deleted", 99, "2026-03-10T02:00"),
-        ]
-        for number, (label, joined, status, balance, deleted) in enumerate(people, start=1):
-            customer = Customer(
-                telegram_id=5000 + number, phone=f"+6012000000{number}", first_name=label, language="en",
-                status=status, balance=balance, stamps=0, member_key=f"key-{label}", joined_at=at(joined),
-                deleted_at=at(deleted) if deleted else None,
-            )
-            session.add(customer)
-            await session.flush()
-            ids[label] = customer.id
-        rows = [
-            ("A", "purchase", 10, "2026-01-12T03:00"),
-            ("A", "purchase", 10, "2026-02-03T03:00"),
-            ("A", "stamp", 0, "2026-02-03T05:00"),
-            ("A", "purchase", 10, "2026-02-20T03:00"),
-            ("A", "purchase", 10, "2026-03-10T03:00"),
-            ("A", "survey", 5, "2026-03-11T03:00"),
-            ("A", "redeem", -8, "2026-03-12T03:00"),
-            ("B", "purchase", 10, "2026-01-21T03:00"),
-            ("B", "purchase", 10, "2026-02-14T03:00"),
-            ("B", "redeem", -5, "2026-02-15T03:00"),
-            ("B", "bonus", 20, "2026-03-03T03:00"),
-            ("B", "expire", -3, "2026-03-04T03:00"),
-            ("C", "purchase", 10, "2026-02-06T03:00"),
-            ("C", "purchase", 10, "2026-02-28T17:00"),
-            ("C", "stamp", 0, "2026-03-01T03:00"),
-            ("C", "purchase", 10, "2026-03-02T03:00"),
-            ("E", "purchase", 10, "2025-12-05T03:00"),
-        ]
-        for number, (label, kind, delta, when) in enumerate(rows):
-            session.add(
-                LedgerEntry(
-                    customer_id=ids[label], delta=delta, kind=kind, idempotency_key=f"seed:{number}",
-                    balance_after=max(delta, 0), created_at=at(when),
-                )
-            )
-        survey = Survey(
-            title_en="t", title_ms="t", reward_points=0, audience="all", recent_days=30, recurrence="monthly",
-            starts_at=at("2026-01-01T00:00"), created_at=at("2026-01-01T00:00"),
-        )
-        session.add(survey)
-        await session.flush()
-        rating = SurveyQuestion(survey_id=survey.id, position=0, kind="rating", text_en="q", text_ms="q")
-        promoter = SurveyQuestion(survey_id=survey.id, position=1, kind="nps", text_en="q", text_ms="q")
-        session.add_all([rating, promoter])
-        await session.flush()
-        answers = [
-            ("A", "2026-03", [("rating", 5), ("nps", 10)], "2026-03-11T02:00"),
-            ("B", "2026-03", [("rating", 4), ("nps", 9)], "2026-03-11T02:00"),
-            ("C", "2026-03", [("rating", 2), ("nps", 7)], "2026-03-11T02:00"),
-            ("E", "2026-03", [("nps", 3)], "2026-03-11T02:00"),
-            ("A", "2026-02", [("rating", 5)], "2026-02-11T02:00"),
-        ]
-        for label, period, scores, when in answers:
-            response = SurveyResponse(
-                survey_id=survey.id, customer_id=ids[label], period=period, started_at=at(when), completed_at=at(when)
-            )
-            session.add(response)
-            await session.flush()
-            for kind, score in scores:
-                question = rating if kind == "rating" else promoter
-                session.add(
-                    SurveyAnswer(response_id=response.id, question_id=question.id, kind=kind, score=score, answered_at=at(when))
-                )
-        await session.commit()
-
-
 @pytest.fixture
-async def board(database: Database):  # type: ignore[no-untyped-def]
+async def board(database: Database, seed_hand_dataset):  # type: ignore[no-untyped-def]
     await seed_hand_dataset(database)
     writer, reader = uow_factories(database)
     clock = lambda: NOW  # noqa: E731

@@ -30,7 +30,10 @@ CUSTOMER_COMMANDS = (
     ("help", N_("Help")),
 )
 STAFF_COMMANDS: tuple[tuple[str, str], ...] = ()
-OWNER_COMMANDS: tuple[tuple[str, str], ...] = ()
+OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("stats", N_("Dashboard: retention, churn, satisfaction")),
+    ("feedback", N_("Surveys and suggestions")),
+)
 
 
 def commands_for(role: Role, i18n: I18n, language: str) -> list[BotCommand]:

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import customer, fallback, registration
+from loyaltybot.bot.handlers import customer, fallback, owner_feedback, registration, surveys
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
@@ -29,6 +29,8 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
         registration.build_router(i18n=i18n, links=links),
         customer.build_help_router(i18n=i18n),
         customer.build_router(i18n=i18n, bot_username=bot_username),
+        surveys.build_router(i18n=i18n),
+        owner_feedback.build_router(i18n=i18n),
         fallback.build_fallback_router(),
     )
     return dispatcher

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyaltybot.db.engine import Database
+from loyaltybot.db.feedback import SuggestionRepository, SurveyRepository
 from loyaltybot.db.repositories import (
     AuditRepository,
     ConversationRepository,
@@ -40,6 +41,8 @@ class UnitOfWork:
         self.audit = AuditRepository(self.session)
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
+        self.surveys = SurveyRepository(self.session)
+        self.suggestions = SuggestionRepository(self.session)
         return self
 
     async def commit(self) -> None:

@@ -8,8 +8,11 @@ from loyaltybot.config import Program
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.customers import CustomerService
+from loyaltybot.services.dashboard import DashboardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.suggestions import SuggestionService
+from loyaltybot.services.surveys import SurveyService
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +23,6 @@ class Services:
     staff: StaffService
     conversations: ConversationService
     scans: ScanService
+    dashboard: DashboardService
+    surveys: SurveyService
+    suggestions: SuggestionService

@@ -30,7 +30,6 @@ from loyaltybot.bot.menu import (
     MENU_HISTORY,
     MENU_REWARDS,
     MENU_SETTINGS,
-    MENU_SURVEYS,
     all_translations,
     main_menu,
 )
@@ -366,11 +365,6 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
     @router.message(menu_button(MENU_REWARDS))
     async def rewards(message: Message) -> None:
         await message.answer(_("🎁 The rewards catalogue is coming soon. Keep collecting points!"))
-
-    @router.message(Command("surveys"))
-    @router.message(menu_button(MENU_SURVEYS))
-    async def surveys(message: Message) -> None:
-        await message.answer(_("📝 Surveys are coming soon: you will earn points for your feedback."))
 
     return router
 
