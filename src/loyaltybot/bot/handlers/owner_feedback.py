@@ -261,7 +261,7 @@ def build_router(*, i18n: I18n) -> Router:
             months,
             board.cohort_sizes,
             board.cohorts,
-            title=_("Retention by month joined (% of each cohort active)"),
+            title=_("Retention by month joined (percent of each cohort active)"),
             joined_label=_("Month joined (customers)"),
             month_label=_("Months since joining"),
         )
