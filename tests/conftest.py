@@ -114,19 +114,21 @@ async def _seed_hand_dataset(db: Any) -> None:
 
     async with db.write_sessions() as session:
         ids = {}
+        # Last visits as the counter keeps them in customers.last_visit_at.
         people = [
-            ("A", "2026-01-10T02:00", "active", 17, None),
-            ("B", "2026-01-20T02:00", "active", 25, None),
-            ("C", "2026-02-05T02:00", "active", 30, None),
-            ("D", "2026-03-02T02:00", "unreachable", 0, None),
-            ("E", "2025-12-01T02:00", "active", 10, None),
-            ("F", "2026-03-05T02:00", "deleted", 99, "2026-03-10T02:00"),
+            ("A", "2026-01-10T02:00", "active", 17, None, "2026-03-10T03:00"),
+            ("B", "2026-01-20T02:00", "active", 25, None, "2026-02-14T03:00"),
+            ("C", "2026-02-05T02:00", "active", 30, None, "2026-03-02T03:00"),
+            ("D", "2026-03-02T02:00", "unreachable", 0, None, None),
+            ("E", "2025-12-01T02:00", "active", 10, None, "2025-12-05T03:00"),
+            ("F", "2026-03-05T02:00", "deleted", 99, "2026-03-10T02:00", None),
         ]
-        for number, (label, joined, status, balance, deleted) in enumerate(people, start=1):
+        for number, (label, joined, status, balance, deleted, last_visit) in enumerate(people, start=1):
             customer = Customer(
                 telegram_id=5000 + number, phone=f"+6012000000{number}", first_name=label, language="en",
                 status=status, balance=balance, stamps=0, member_key=f"key-{label}", joined_at=_at(joined),
                 deleted_at=_at(deleted) if deleted else None,
+                last_visit_at=_at(last_visit) if last_visit else None,
             )
             session.add(customer)
             await session.flush()

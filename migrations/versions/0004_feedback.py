@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0001
-Create Date: 2026-11-22 21:49:40.945159
+Create Date: 2026-11-22 22:03:16.292146
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def upgrade() -> None:
     sa.CheckConstraint("kind IN ('rating', 'nps', 'choice', 'text')", name=op.f('ck_survey_questions_kind_known')),
     sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_questions_survey_id_surveys'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_questions')),
-    sa.UniqueConstraint('survey_id', 'position', name='uq_survey_questions_survey_id_position')
+    sa.UniqueConstraint('survey_id', 'position', name=op.f('uq_survey_questions_survey_id'))
     )
     op.create_table('survey_responses',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -78,7 +78,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_survey_responses_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_responses_survey_id_surveys'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_responses')),
-    sa.UniqueConstraint('survey_id', 'customer_id', 'period', name='uq_survey_responses_survey_id_customer')
+    sa.UniqueConstraint('survey_id', 'customer_id', 'period', name=op.f('uq_survey_responses_survey_id'))
     )
     with op.batch_alter_table('survey_responses', schema=None) as batch_op:
         batch_op.create_index('ix_survey_responses_completed_at', ['completed_at'], unique=False)
@@ -95,14 +95,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['question_id'], ['survey_questions.id'], name=op.f('fk_survey_answers_question_id_survey_questions'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['response_id'], ['survey_responses.id'], name=op.f('fk_survey_answers_response_id_survey_responses'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_answers')),
-    sa.UniqueConstraint('response_id', 'question_id', name='uq_survey_answers_response_id_question')
+    sa.UniqueConstraint('response_id', 'question_id', name=op.f('uq_survey_answers_response_id'))
     )
     with op.batch_alter_table('survey_answers', schema=None) as batch_op:
         batch_op.create_index('ix_survey_answers_answered_at', ['answered_at'], unique=False)
         batch_op.create_index('ix_survey_answers_question_id', ['question_id'], unique=False)
 
     with op.batch_alter_table('ledger', schema=None) as batch_op:
-        batch_op.create_index('ix_ledger_kind_created', ['kind', 'created_at', 'customer_id'], unique=False)
+        batch_op.create_index('ix_ledger_kind_created', ['kind', 'created_at', 'customer_id', 'delta'], unique=False)
 
     # ### end Alembic commands ###
 

@@ -36,7 +36,7 @@ async def board(database: Database, seed_hand_dataset):  # type: ignore[no-untyp
     clock = lambda: NOW  # noqa: E731
     staff = StaffService(writer=writer, reader=reader, owner_ids=frozenset({OWNER_ID}), clock=clock)
     service = DashboardService(reader=reader, staff=staff, program=Program(), clock=clock)
-    return await service.dashboard(OWNER_ID)
+    return await service.dashboard(OWNER_ID, months=12, cohorts=True)
 
 
 async def test_members_and_reachability(board) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +115,28 @@ async def test_cohorts(board) -> None:  # type: ignore[no-untyped-def]
     assert board.cohorts[(feb, feb)] == 1 and board.cohorts[(feb, mar)] == 1
     assert board.cohorts[(dec, dec)] == 1
     assert (mar, mar) not in board.cohorts
+
+
+async def test_stats_needs_only_two_months(database: Database, board) -> None:  # type: ignore[no-untyped-def]
+    writer, reader = uow_factories(database)
+    clock = lambda: NOW  # noqa: E731
+    staff = StaffService(writer=writer, reader=reader, owner_ids=frozenset({OWNER_ID}), clock=clock)
+    short = await DashboardService(reader=reader, staff=staff, program=Program(), clock=clock).dashboard(OWNER_ID)
+    assert [m.label for m in short.months] == ["2026-02", "2026-03"]
+    assert short.months == board.months[-2:]
+    assert short.snapshot == board.snapshot
+
+
+async def test_only_owners_see_the_dashboard(database: Database) -> None:
+    from loyaltybot.services.errors import NotAllowed
+
+    writer, reader = uow_factories(database)
+    clock = lambda: NOW  # noqa: E731
+    staff = StaffService(writer=writer, reader=reader, owner_ids=frozenset({OWNER_ID}), clock=clock)
+    service = DashboardService(reader=reader, staff=staff, program=Program(), clock=clock)
+    for call in (service.dashboard(2001), service.csv_export(2001)):
+        with pytest.raises(NotAllowed):
+            await call
 
 
 async def test_csv_has_a_row_per_month(board) -> None:  # type: ignore[no-untyped-def]

@@ -98,60 +98,50 @@ class MetricsRepository:
             ).scalar_one()
         )
 
-    def _visits(self, months: Sequence[Month], offset_seconds: int) -> Any:
-        """Distinct visits (customer, month index, local day) in the months."""
+    def _customer_months(self, months: Sequence[Month], offset_seconds: int) -> Any:
+        """Per customer and month index: the number of local days with a visit (materialised once)."""
+        bucket = _bucket(LedgerEntry.created_at, months)
+        day = self._local_day(LedgerEntry.created_at, offset_seconds)
         return (
             select(
                 LedgerEntry.customer_id.label("customer_id"),
-                _bucket(LedgerEntry.created_at, months).label("m"),
-                self._local_day(LedgerEntry.created_at, offset_seconds).label("d"),
+                bucket.label("m"),
+                func.count(day.distinct()).label("days"),
             )
             .where(
                 LedgerEntry.kind.in_(VISIT_KINDS),
                 LedgerEntry.created_at >= months[0].start,
                 LedgerEntry.created_at < months[-1].end,
             )
-            .distinct()
-            .cte("visits")
+            .group_by(LedgerEntry.customer_id, bucket)
+            .cte("customer_months")
+            .prefix_with("MATERIALIZED")
         )
 
     async def activity(self, months: Sequence[Month], offset_seconds: int) -> list[MonthlyActivity]:
-        visits = self._visits(months, offset_seconds)
-        per_customer = (
-            select(visits.c.customer_id, visits.c.m, func.count().label("days"))
-            .group_by(visits.c.customer_id, visits.c.m)
-            .cte("per_customer")
-        )
-        monthly = (
+        """Active customers, visits, repeaters and customers retained from the month before, per month."""
+        current = self._customer_months(months, offset_seconds)
+        previous = current.alias("previous")
+        rows = (
             await self.session.execute(
                 select(
-                    per_customer.c.m,
+                    current.c.m,
                     func.count(),
-                    func.sum(per_customer.c.days),
-                    func.sum(case((per_customer.c.days >= 2, 1), else_=0)),
-                ).group_by(per_customer.c.m)
-            )
-        ).all()
-        previous = per_customer.alias("previous")
-        retained_rows = (
-            await self.session.execute(
-                select(per_customer.c.m, func.count())
+                    func.sum(current.c.days),
+                    func.sum(case((current.c.days >= 2, 1), else_=0)),
+                    func.count(previous.c.customer_id),
+                )
                 .select_from(
-                    per_customer.join(
+                    current.outerjoin(
                         previous,
-                        and_(previous.c.customer_id == per_customer.c.customer_id, previous.c.m == per_customer.c.m - 1),
+                        and_(previous.c.customer_id == current.c.customer_id, previous.c.m == current.c.m - 1),
                     )
                 )
-                .group_by(per_customer.c.m)
+                .group_by(current.c.m)
             )
         ).all()
-        retained = {int(m): int(c) for m, c in retained_rows}
-        by_month = {int(m): (int(a), int(v or 0), int(r or 0)) for m, a, v, r in monthly}
-        result = []
-        for index in range(len(months)):
-            active, visit_count, repeaters = by_month.get(index, (0, 0, 0))
-            result.append(MonthlyActivity(active, visit_count, repeaters, retained.get(index, 0)))
-        return result
+        by_month = {int(m): MonthlyActivity(int(a), int(v or 0), int(r or 0), int(k or 0)) for m, a, v, r, k in rows}
+        return [by_month.get(index, MonthlyActivity(0, 0, 0, 0)) for index in range(len(months))]
 
     async def cohorts(self, months: Sequence[Month], offset_seconds: int) -> tuple[list[int], dict[tuple[int, int], int]]:
         """(customers who joined in each month, {(join month, month): of them active in that month})."""
@@ -166,8 +156,7 @@ class MetricsRepository:
         sizes = [0] * len(months)
         for index, count in sizes_rows:
             sizes[int(index)] = int(count)
-        visits = self._visits(months, offset_seconds)
-        active = select(visits.c.customer_id, visits.c.m).distinct().cte("active_months")
+        active = self._customer_months(months, offset_seconds)
         rows = (
             await self.session.execute(
                 select(joined, active.c.m, func.count())
@@ -220,27 +209,40 @@ class MetricsRepository:
         by_month = {int(r[0]): MonthlyRatings(*(int(v or 0) for v in r[1:])) for r in rows}
         return [by_month.get(index, MonthlyRatings(0, 0, 0, 0, 0)) for index in range(len(months))]
 
-    async def recency(self, moments: Sequence[datetime], churn_days: int) -> list[Recency]:
-        """Recency counts as of each moment, from every customer's last visit before it (one scan)."""
-        last = [
-            func.max(case((LedgerEntry.created_at < moment, LedgerEntry.created_at))).label(f"last{index}")
-            for index, moment in enumerate(moments)
-        ]
+    async def recency(self, now: datetime, churn_days: int) -> Recency:
+        """Recency as of now, from customers.last_visit_at (set by the counter with every visit)."""
+        return await self._recency(Customer.last_visit_at, now, churn_days)
+
+    async def recency_at(self, moment: datetime, churn_days: int) -> Recency:
+        """Recency as of an earlier moment: last_visit_at where it is older, else the ledger's last
+        visit before the moment (looked up only for customers who visited since)."""
+        before = (
+            select(func.max(LedgerEntry.created_at))
+            .where(
+                LedgerEntry.customer_id == Customer.id,
+                LedgerEntry.kind.in_(VISIT_KINDS),
+                LedgerEntry.created_at < moment,
+            )
+            .scalar_subquery()
+        )
+        last = case((Customer.last_visit_at < moment, Customer.last_visit_at), else_=before)
+        return await self._recency(last, moment, churn_days)
+
+    async def _recency(self, last: Any, moment: datetime, churn_days: int) -> Recency:
         per_customer = (
-            select(LedgerEntry.customer_id, *last)
-            .where(LedgerEntry.kind.in_(VISIT_KINDS), LedgerEntry.created_at < max(moments))
-            .group_by(LedgerEntry.customer_id)
+            select(last.label("last"))
+            .where(Customer.last_visit_at.is_not(None), Customer.status != "deleted")
             .subquery()
         )
-        columns = []
-        for index, moment in enumerate(moments):
-            column = per_customer.c[f"last{index}"]
-            columns += [
-                func.sum(case((column.is_not(None), 1), else_=0)),
-                func.sum(case((column >= moment - timedelta(days=30), 1), else_=0)),
-                func.sum(case((column >= moment - timedelta(days=90), 1), else_=0)),
-                func.sum(case((column < moment - timedelta(days=churn_days), 1), else_=0)),
-            ]
-        row = (await self.session.execute(select(*columns))).one()
-        values = [int(v or 0) for v in row]
-        return [Recency(*values[i * 4 : i * 4 + 4]) for i in range(len(moments))]
+        column = per_customer.c.last
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(column),
+                    func.sum(case((column >= moment - timedelta(days=30), 1), else_=0)),
+                    func.sum(case((column >= moment - timedelta(days=90), 1), else_=0)),
+                    func.sum(case((column < moment - timedelta(days=churn_days), 1), else_=0)),
+                )
+            )
+        ).one()
+        return Recency(*(int(v or 0) for v in row))

@@ -148,8 +148,9 @@ class AppSetting(Base):
 
 # --------------------------------------------------------------------------- feedback (issue 7)
 
-# Visits and points per month are aggregated by kind over a time range: a covering index.
-Index("ix_ledger_kind_created", LedgerEntry.kind, LedgerEntry.created_at, LedgerEntry.customer_id)
+# Visits and points per month are aggregated by kind over a time range: a covering index,
+# so the dashboard never reads the ledger table itself.
+Index("ix_ledger_kind_created", LedgerEntry.kind, LedgerEntry.created_at, LedgerEntry.customer_id, LedgerEntry.delta)
 
 
 class Survey(Base):
@@ -181,7 +182,7 @@ class SurveyQuestion(Base):
     __tablename__ = "survey_questions"
     __table_args__ = (
         CheckConstraint("kind IN ('rating', 'nps', 'choice', 'text')", name="kind_known"),
-        UniqueConstraint("survey_id", "position", name="uq_survey_questions_survey_id_position"),
+        UniqueConstraint("survey_id", "position"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -200,7 +201,7 @@ class SurveyResponse(Base):
 
     __tablename__ = "survey_responses"
     __table_args__ = (
-        UniqueConstraint("survey_id", "customer_id", "period", name="uq_survey_responses_survey_id_customer"),
+        UniqueConstraint("survey_id", "customer_id", "period"),
         Index("ix_survey_responses_completed_at", "completed_at"),
     )
 
@@ -215,7 +216,7 @@ class SurveyResponse(Base):
 class SurveyAnswer(Base):
     __tablename__ = "survey_answers"
     __table_args__ = (
-        UniqueConstraint("response_id", "question_id", name="uq_survey_answers_response_id_question"),
+        UniqueConstraint("response_id", "question_id"),
         Index("ix_survey_answers_question_id", "question_id"),
         Index("ix_survey_answers_answered_at", "answered_at"),
     )

@@ -109,11 +109,12 @@ class DashboardService:
         if not (await self._staff.role_of(actor)).is_owner:
             raise NotAllowed()
 
-    async def dashboard(self, actor: int, *, months: int = MONTHS) -> Dashboard:
+    async def dashboard(self, actor: int, *, months: int = 2, cohorts: bool = False) -> Dashboard:
+        """/stats needs this month and the last; charts and the CSV ask for a year and cohorts."""
         await self._require_owner(actor)
-        return await self.compute(months=months)
+        return await self.compute(months=months, cohorts=cohorts)
 
-    async def compute(self, *, months: int = MONTHS) -> Dashboard:
+    async def compute(self, *, months: int = MONTHS, cohorts: bool = True) -> Dashboard:
         """The dashboard as of now (no role check: for the CLI, benchmarks and tests)."""
         now = self._clock()
         tz = self._program.shop.tz
@@ -126,8 +127,9 @@ class DashboardService:
             activity = await repo.activity(calendar, offset)
             points = await repo.points(calendar)
             ratings = await repo.ratings(calendar)
-            recency_now, recency_prev = await repo.recency([now, calendar[-1].start], churn_days)
-            sizes, cohorts = await repo.cohorts(calendar[1:], offset)
+            recency_now = await repo.recency(now, churn_days)
+            recency_prev = await repo.recency_at(calendar[-1].start, churn_days)
+            sizes, cohort_cells = await repo.cohorts(calendar[1:], offset) if cohorts else ([], {})
             outstanding = await repo.outstanding_points()
             unreachable = await repo.unreachable()
         rows = []
@@ -152,11 +154,11 @@ class DashboardService:
             unreachable=unreachable,
             members_now=members_now,
             cohort_sizes=sizes,
-            cohorts=cohorts,
+            cohorts=cohort_cells,
         )
 
     async def csv_export(self, actor: int) -> bytes:
-        board = await self.dashboard(actor)
+        board = await self.dashboard(actor, months=MONTHS)
         return monthly_csv(board)
 
 

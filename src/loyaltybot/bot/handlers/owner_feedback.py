@@ -238,7 +238,7 @@ def build_router(*, i18n: I18n) -> Router:
     @router.callback_query(StatsCb.filter(F.action == "charts"))
     async def stats_charts(query: CallbackQuery, identity: Identity, services: Services) -> None:
         try:
-            board = await services.dashboard.dashboard(identity.telegram_id)
+            board = await services.dashboard.dashboard(identity.telegram_id, months=12, cohorts=True)
         except DomainError as error:
             await refuse(query, error)
             return
