@@ -130,3 +130,20 @@ def test_parse_errors_name_the_line_and_reason(text: str, line: int, reason: str
         parse_survey_definition(text, max_reward=1000)
     assert caught.value.details["line"] == line
     assert caught.value.details["reason"] == reason
+
+
+def test_feedback_program_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from loyaltybot.config import ConfigError, Program, load_program
+
+    assert Program().feedback.churn_window_days == 60
+    assert Program().feedback.suggestion_bonus_points == 20
+    path = tmp_path / "program.toml"
+    path.write_text("[feedback]\nchurn_window_days = 90\nsuggestion_bonus_points = 0\n")
+    program = load_program(path)
+    assert (program.feedback.churn_window_days, program.feedback.suggestion_bonus_points) == (90, 0)
+    path.write_text("[feedback]\nchurn_window_days = 1\n")
+    with pytest.raises(ConfigError, match="feedback.churn_window_days"):
+        load_program(path)
+    path.write_text("[feedback]\nchurn_days = 30\n")
+    with pytest.raises(ConfigError, match="feedback.churn_days: unknown key"):
+        load_program(path)
