@@ -147,3 +147,13 @@ def test_feedback_program_section(tmp_path) -> None:  # type: ignore[no-untyped-
     path.write_text("[feedback]\nchurn_days = 30\n")
     with pytest.raises(ConfigError, match="feedback.churn_days: unknown key"):
         load_program(path)
+
+
+def test_long_owner_screens_are_cut_at_whole_lines() -> None:
+    from loyaltybot.bot.feedback_texts import MESSAGE_BUDGET, fit_message
+
+    lines = [f"<b>{i}</b> " + "x" * 290 for i in range(40)]
+    text = fit_message(lines)
+    assert len(text) <= MESSAGE_BUDGET + 2 and text.endswith("\n…")
+    assert all(line in lines for line in text.split("\n")[:-1])
+    assert fit_message(["a", "b"]) == "a\nb"

@@ -82,3 +82,20 @@ def percent(value: float | None) -> str:
 
 def decimal(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+# Telegram refuses messages over 4096 characters; leave room for the entities' overhead.
+MESSAGE_BUDGET = 3800
+
+
+def fit_message(lines: list[str]) -> str:
+    """Join whole lines (each is balanced HTML) while they fit in one message; "…" marks the cut."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > MESSAGE_BUDGET:
+            kept.append("…")
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)

@@ -19,7 +19,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from loyaltybot.bot.callbacks import AdminCb, OwnerSurveyCb, StatsCb, SuggestionCb
-from loyaltybot.bot.feedback_texts import decimal, feedback_error_text, percent
+from loyaltybot.bot.feedback_texts import decimal, feedback_error_text, fit_message, percent
 from loyaltybot.bot.filters import IsOwner
 from loyaltybot.bot.texts import error_text, local_time, name
 from loyaltybot.domain.errors import DomainError
@@ -158,7 +158,7 @@ def results_text(results: SurveyResults) -> str:
             if not question.texts:
                 lines.append(_("No answers yet."))
             lines += [f"💬 {name(text[:300])}" for text in question.texts]
-    return "\n".join(lines)
+    return fit_message(lines)
 
 
 def draft_preview(draft: SurveyDraft, language: str) -> str:
@@ -184,8 +184,8 @@ def draft_preview(draft: SurveyDraft, language: str) -> str:
         optional = _(" (optional)") if question.optional else ""
         lines.append(f"{number}. {name(question.text.get(language))} — {kinds[question.kind]}{optional}")
         lines += [f"    • {name(option.get(language))}" for option in question.options]
-    lines += ["", _("Create it and open it to customers now?")]
-    return "\n".join(lines)
+    lines.append("")
+    return fit_message(lines) + "\n" + _("Create it and open it to customers now?")
 
 
 def build_router(*, i18n: I18n) -> Router:
@@ -444,7 +444,7 @@ def build_router(*, i18n: I18n) -> Router:
                 rows.append(
                     [InlineKeyboardButton(text=_("✅ Adopt #{id}").format(id=entry.id), callback_data=SuggestionCb(action="adopt", id=entry.id).pack())]
                 )
-        return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+        return fit_message(lines), InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
     @router.callback_query(AdminCb.filter(F.section == "suggestions"))
     @router.callback_query(SuggestionCb.filter(F.action == "list"))
