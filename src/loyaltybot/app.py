@@ -41,12 +41,15 @@ from loyaltybot.services.container import Services
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
-from loyaltybot.services.outbox import OutboxService
+from loyaltybot.services.dashboard import DashboardService
 from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.suggestions import SuggestionService
+from loyaltybot.services.surveys import SurveyService
 from loyaltybot.services.team import TeamService
 from loyaltybot.web.server import build_web_app
 
@@ -134,6 +137,9 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         loyalty=LoyaltyService(
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
+        dashboard=DashboardService(reader=reader, staff=staff, program=program, clock=clock),
+        surveys=SurveyService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
+        suggestions=SuggestionService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 

@@ -281,6 +281,12 @@ class PrivacySection(_Section):
     notice_version: str = Field("2026-11", min_length=1, max_length=32)
 
 
+class FeedbackSection(_Section):
+    churn_window_days: int = Field(60, ge=7, le=730)
+    suggestion_bonus_points: int = Field(20, ge=0, le=100_000)
+    max_survey_reward_points: int = Field(1000, ge=0, le=100_000)
+
+
 class Program(_Section):
     """The shop's loyalty rules. Built-in defaults serve a café in Kuala Lumpur."""
 
@@ -295,6 +301,7 @@ class Program(_Section):
     tiers: TiersSection = TiersSection()
     rewards: RewardsSection = RewardsSection()
     vouchers: VouchersSection = VouchersSection()
+    feedback: FeedbackSection = FeedbackSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> Program:

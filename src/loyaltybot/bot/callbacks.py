@@ -104,3 +104,32 @@ class CatalogueCb(CallbackData, prefix="cat"):
     action: str  # "new" | "open" | "edit" | "pause" | "resume" | "skip" | "tier" | "list"
     id: int = 0
     field: str = ""
+
+
+class SurveyCb(CallbackData, prefix="sv"):
+    """A customer's survey buttons: "open", "ans" (value = score or option), "skip", "suggest"."""
+
+    action: str
+    survey: int = 0
+    question: int = 0
+    value: int = 0
+
+
+class OwnerSurveyCb(CallbackData, prefix="osv"):
+    """The owner's survey screens: "list", "new", "confirm", "cancel", "show", "close", "csv"."""
+
+    action: str
+    survey: int = 0
+
+
+class SuggestionCb(CallbackData, prefix="sug"):
+    """The owner's suggestion list ("list") and adopting one ("adopt")."""
+
+    action: str
+    id: int = 0
+
+
+class StatsCb(CallbackData, prefix="st"):
+    """Dashboard extras: "charts", "csv"."""
+
+    action: str

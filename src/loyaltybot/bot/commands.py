@@ -35,6 +35,8 @@ OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("staff", N_("Staff: invite, list, remove")),
     ("broadcast", N_("New broadcast to customers")),
     ("broadcasts", N_("Broadcasts: scheduled and past, with results")),
+    ("stats", N_("Dashboard: retention, churn, satisfaction")),
+    ("feedback", N_("Surveys and suggestions")),
 )
 
 

@@ -8,7 +8,17 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import broadcast, counter, customer, fallback, owner, registration, rewards
+from loyaltybot.bot.handlers import (
+    broadcast,
+    counter,
+    customer,
+    fallback,
+    owner,
+    owner_feedback,
+    registration,
+    rewards,
+    surveys,
+)
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
@@ -37,6 +47,8 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
         customer.build_help_router(i18n=i18n),
         rewards.build_customer_router(i18n=i18n, bot_username=bot_username),
         customer.build_router(i18n=i18n, bot_username=bot_username),
+        surveys.build_router(i18n=i18n),
+        owner_feedback.build_router(i18n=i18n),
         fallback.build_fallback_router(),
     )
     return dispatcher

@@ -318,3 +318,107 @@ class Redemption(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --------------------------------------------------------------------------- feedback (issue 7)
+
+# Visits and points per month are aggregated by kind over a time range: a covering index,
+# so the dashboard never reads the ledger table itself.
+Index("ix_ledger_kind_created", LedgerEntry.kind, LedgerEntry.created_at, LedgerEntry.customer_id, LedgerEntry.delta)
+
+
+class Survey(Base):
+    """A feedback survey. Monthly ones can be completed once per local calendar month."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        CheckConstraint("audience IN ('all', 'recent')", name="audience_known"),
+        CheckConstraint("recurrence IN ('once', 'monthly')", name="recurrence_known"),
+        CheckConstraint("reward_points >= 0", name="reward_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title_en: Mapped[str] = mapped_column(String(128))
+    title_ms: Mapped[str] = mapped_column(String(128))
+    reward_points: Mapped[int] = mapped_column(Integer, default=0)
+    audience: Mapped[str] = mapped_column(String(16), default="all")
+    # "recent" audience: customers with a visit in this many days.
+    recent_days: Mapped[int] = mapped_column(Integer, default=30)
+    recurrence: Mapped[str] = mapped_column(String(16), default="once")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SurveyQuestion(Base):
+    __tablename__ = "survey_questions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('rating', 'nps', 'choice', 'text')", name="kind_known"),
+        UniqueConstraint("survey_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(8))
+    text_en: Mapped[str] = mapped_column(String(512))
+    text_ms: Mapped[str] = mapped_column(String(512))
+    # Single choice: a JSON list of {"en": ..., "ms": ...}.
+    options: Mapped[str | None] = mapped_column(Text)
+    optional: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SurveyResponse(Base):
+    """One customer's answers to one survey in one period ("once" or "YYYY-MM")."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "customer_id", "period"),
+        Index("ix_survey_responses_completed_at", "completed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SurveyAnswer(Base):
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("response_id", "question_id"),
+        Index("ix_survey_answers_question_id", "question_id"),
+        Index("ix_survey_answers_answered_at", "answered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id", ondelete="CASCADE"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id", ondelete="CASCADE"))
+    # Denormalised so the dashboard aggregates ratings without joining the questions.
+    kind: Mapped[str] = mapped_column(String(8))
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+    choice: Mapped[int | None] = mapped_column(SmallInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Suggestion(Base):
+    """The suggestion box: a customer's idea; the owner can adopt it for bonus points."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (
+        CheckConstraint("status IN ('new', 'adopted')", name="status_known"),
+        Index("ix_suggestions_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default="new")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    adopted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    adopted_by: Mapped[int | None] = mapped_column(BigInteger)

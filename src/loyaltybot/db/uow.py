@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyaltybot.db.engine import Database
+from loyaltybot.db.feedback import SuggestionRepository, SurveyRepository
 from loyaltybot.db.outbox import OutboxRepository
 from loyaltybot.db.repositories import (
     AuditRepository,
@@ -50,6 +51,8 @@ class UnitOfWork:
         self.lots = LotRepository(self.session)
         self.rewards = RewardRepository(self.session)
         self.redemptions = RedemptionRepository(self.session)
+        self.surveys = SurveyRepository(self.session)
+        self.suggestions = SuggestionRepository(self.session)
         return self
 
     async def commit(self) -> None:

@@ -11,11 +11,14 @@ from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
 from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
-from loyaltybot.services.outbox import OutboxService
+from loyaltybot.services.dashboard import DashboardService
 from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.suggestions import SuggestionService
+from loyaltybot.services.surveys import SurveyService
 from loyaltybot.services.team import TeamService
 
 
@@ -34,3 +37,6 @@ class Services:
     broadcasts: BroadcastService
     rewards: RewardService
     loyalty: LoyaltyService
+    dashboard: DashboardService
+    surveys: SurveyService
+    suggestions: SuggestionService

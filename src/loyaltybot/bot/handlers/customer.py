@@ -29,7 +29,6 @@ from loyaltybot.bot.menu import (
     MENU_HELP,
     MENU_HISTORY,
     MENU_SETTINGS,
-    MENU_SURVEYS,
     all_translations,
     main_menu,
 )
@@ -421,10 +420,6 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
         )
 
     # ------------------------------------------------------------------ not yet available
-    @router.message(Command("surveys"))
-    @router.message(menu_button(MENU_SURVEYS))
-    async def surveys(message: Message) -> None:
-        await message.answer(_("📝 Surveys are coming soon: you will earn points for your feedback."))
 
     return router
 

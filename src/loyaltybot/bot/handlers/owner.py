@@ -117,6 +117,10 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                     [InlineKeyboardButton(text=_("👥 Staff"), callback_data=AdminCb(section="staff").pack())],
                     [InlineKeyboardButton(text=_("📣 Broadcasts"), callback_data=AdminCb(section="broadcasts").pack())],
                     [InlineKeyboardButton(text=_("🎁 Rewards"), callback_data=AdminCb(section="rewards").pack())],
+                    [
+                        InlineKeyboardButton(text=_("📝 Surveys"), callback_data=AdminCb(section="surveys").pack()),
+                        InlineKeyboardButton(text=_("💡 Suggestions"), callback_data=AdminCb(section="suggestions").pack()),
+                    ],
                 ]
             ),
         )
