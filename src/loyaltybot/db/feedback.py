@@ -18,6 +18,23 @@ class SurveyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def answers_of_customer(self, customer_id: int) -> Sequence[tuple[SurveyAnswer, SurveyResponse]]:
+        return (
+            await self.session.execute(
+                select(SurveyAnswer, SurveyResponse)
+                .join(SurveyResponse, SurveyAnswer.response_id == SurveyResponse.id)
+                .where(SurveyResponse.customer_id == customer_id)
+                .order_by(SurveyAnswer.id)
+            )
+        ).all()  # type: ignore[return-value]
+
+    async def erase_texts_of(self, customer_id: int) -> None:
+        """Free-text answers may hold personal data: erased when the customer deletes the account."""
+        responses = select(SurveyResponse.id).where(SurveyResponse.customer_id == customer_id)
+        await self.session.execute(
+            update(SurveyAnswer).where(SurveyAnswer.response_id.in_(responses)).values(text=None)
+        )
+
     async def add(self, survey: Survey, questions: Sequence[SurveyQuestion]) -> Survey:
         self.session.add(survey)
         await self.session.flush()
@@ -221,6 +238,17 @@ def _insert_ignore(session: AsyncSession, values: dict[str, Any]) -> Any:
 class SuggestionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[Suggestion]:
+        return (
+            (await self.session.execute(select(Suggestion).where(Suggestion.customer_id == customer_id).order_by(Suggestion.id)))
+            .scalars()
+            .all()
+        )
+
+    async def erase_texts_of(self, customer_id: int) -> None:
+        """Suggestions may hold personal data: emptied when the customer deletes the account."""
+        await self.session.execute(update(Suggestion).where(Suggestion.customer_id == customer_id).values(text=""))
 
     async def add(self, suggestion: Suggestion) -> Suggestion:
         self.session.add(suggestion)

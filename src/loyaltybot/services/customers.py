@@ -414,6 +414,26 @@ class CustomerService:
                     for redemption in await uow.redemptions.all_for_customer(customer.id)
                 ],
                 "tier": self._program.tiers.level(customer.tier).code,
+                "survey_answers": [
+                    {
+                        "survey_id": response.survey_id,
+                        "period": response.period,
+                        "question_id": answer.question_id,
+                        "score": answer.score,
+                        "choice": answer.choice,
+                        "text": answer.text,
+                        "answered_at": answer.answered_at.isoformat(),
+                    }
+                    for answer, response in await uow.surveys.answers_of_customer(customer.id)
+                ],
+                "suggestions": [
+                    {
+                        "text": suggestion.text,
+                        "status": suggestion.status,
+                        "created_at": suggestion.created_at.isoformat(),
+                    }
+                    for suggestion in await uow.suggestions.all_for_customer(customer.id)
+                ],
             }
 
     async def delete_account(self, telegram_id: int) -> None:
@@ -432,5 +452,7 @@ class CustomerService:
             customer.status = "deleted"
             customer.deleted_at = now
             customer.member_key = new_member_key()
+            await uow.surveys.erase_texts_of(customer.id)
+            await uow.suggestions.erase_texts_of(customer.id)
             await uow.audit.record(actor=None, action="customer.deleted", customer_id=customer.id, now=now)
             await uow.commit()
