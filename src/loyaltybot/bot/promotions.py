@@ -7,12 +7,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 
 from loyaltybot.bot.callbacks import BroadcastCb, PromoCb
 from loyaltybot.bot.menu import N_
 from loyaltybot.bot.texts import local_time
+from loyaltybot.config import TiersSection
 from loyaltybot.domain.outbox import Audience, Tally
 from loyaltybot.services.outbox import Content
 
@@ -47,8 +48,20 @@ def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeybo
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def audience_label(audience: Audience) -> str:
+def tier_name(tiers: TiersSection, code: str) -> str:
+    """A tier's name in the current (owner's) language."""
+    language = "ms" if get_i18n().current_locale == "ms" else "en"
+    for level in tiers.levels:
+        if level.code == code:
+            return level.name.get(language)
+    return code
+
+
+def audience_label(audience: Audience, tiers: TiersSection | None = None) -> str:
     kind, value = audience.kind, audience.value
+    if kind == "tier" and audience.tier is not None:
+        name = tier_name(tiers, audience.tier) if tiers is not None else audience.tier
+        return _("tier {tier}").format(tier=name)
     if kind == "en":
         return _("customers who use English")
     if kind == "ms":

@@ -26,8 +26,20 @@ from loyaltybot.db.repositories import _Repository
 from loyaltybot.domain.outbox import Audience
 
 
-def audience_filter(audience: Audience, *, now: datetime, month: int, promotional: bool = True) -> list[ColumnElement[bool]]:
-    """WHERE clauses on `customers` selecting an audience. `month` is this month in shop time."""
+def tier_filter(code: str, ladder: Sequence[str]) -> ColumnElement[bool]:
+    """Customers in tier `code` of the ladder (its codes, lowest first). A NULL tier, or a code
+    the ladder no longer has, counts as the first tier (as the program reads it)."""
+    if ladder and code == ladder[0]:
+        others = [other for other in ladder[1:]]
+        return or_(Customer.tier.is_(None), Customer.tier.not_in(others)) if others else true()
+    return Customer.tier == code
+
+
+def audience_filter(
+    audience: Audience, *, now: datetime, month: int, promotional: bool = True, tiers: Sequence[str] = ()
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses on `customers` selecting an audience. `month` is this month in shop time;
+    `tiers` the program's tier codes, lowest first."""
     clauses: list[ColumnElement[bool]] = [Customer.status == "active", Customer.telegram_id.is_not(None)]
     if promotional:
         clauses.append(Customer.marketing_opt_in.is_(True))
@@ -48,6 +60,9 @@ def audience_filter(audience: Audience, *, now: datetime, month: int, promotiona
     elif kind == "balance":
         assert value is not None
         clauses.append(Customer.balance >= value)
+    elif kind == "tier":
+        assert audience.tier is not None
+        clauses.append(tier_filter(audience.tier, tiers))
     return clauses
 
 

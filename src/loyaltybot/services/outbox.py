@@ -88,6 +88,9 @@ class OutboxService:
         self._program = program
         self._clock = clock
 
+    def _tiers(self) -> list[str]:
+        return [level.code for level in self._program.tiers.levels]
+
     def _month(self, now: datetime) -> int:
         return now.astimezone(self._program.shop.tz).month
 
@@ -96,13 +99,19 @@ class OutboxService:
         now = self._clock()
         async with self._reader() as uow:
             return await uow.outbox.count_audience(
-                audience_filter(audience, now=now, month=self._month(now), promotional=promotional)
+                audience_filter(
+                    audience, now=now, month=self._month(now), promotional=promotional, tiers=self._tiers()
+                )
             )
 
     async def start_campaign_in(self, uow: UnitOfWork, campaign: Campaign, now: datetime) -> int:
         """Queue a campaign's audience inside the caller's transaction; returns how many rows."""
         where = audience_filter(
-            Audience.decode(campaign.audience), now=now, month=self._month(now), promotional=campaign.promotional
+            Audience.decode(campaign.audience),
+            now=now,
+            month=self._month(now),
+            promotional=campaign.promotional,
+            tiers=self._tiers(),
         )
         queued = await uow.outbox.enqueue(campaign.id, where, now)
         campaign.status, campaign.started_at = "sending", now
