@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from loyaltybot.config import Program
 from loyaltybot.db.engine import Database
@@ -198,6 +198,27 @@ async def test_recent_audience_and_invitees(kit: Any, clock: Clock) -> None:
     assert await kit.surveys.invitees(survey) == []
     everyone = await kit.surveys.create(OWNER, kit.surveys.parse(DEFINITION))
     assert [telegram for _, telegram in await kit.surveys.invitees(everyone)] == [2001, 2002, 2003]
+
+
+async def test_tier_audience_and_invitees(kit: Any) -> None:
+    survey = await kit.surveys.create(OWNER, kit.surveys.parse("audience: tier bronze\n" + DEFINITION))
+    silver_survey = await kit.surveys.create(OWNER, kit.surveys.parse("audience: tier silver\n" + DEFINITION))
+    first = await kit.customer(2001)  # no tier yet: the first tier, bronze
+    silver = await kit.customer(2002)
+    retired = await kit.customer(2003)  # a code the ladder no longer has: bronze too
+    await kit.customer(2004, opt_in=False)  # bronze, but no invitation without marketing consent
+    async with kit.db.write_sessions() as session:
+        await session.execute(update(Customer).where(Customer.id == silver).values(tier="silver"))
+        await session.execute(update(Customer).where(Customer.id == retired).values(tier="platinum"))
+        await session.commit()
+    assert await kit.surveys.invitees(survey) == [(first, 2001), (retired, 2003)]
+    assert await kit.surveys.invitees(silver_survey) == [(silver, 2002)]
+    assert [o.survey_id for o in await kit.surveys.available(2002, "en")] == [silver_survey]
+    assert [o.survey_id for o in await kit.surveys.available(2004, "en")] == [survey]
+    with pytest.raises(SurveyNotOpen):
+        await kit.surveys.current_question(2001, silver_survey, "en")
+    await complete(kit, 2002, silver_survey)
+    assert await kit.surveys.invitees(silver_survey) == []
 
 
 async def test_results_aggregate_answers(kit: Any) -> None:

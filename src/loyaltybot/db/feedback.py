@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyaltybot.db.segments import tier_filter
 from loyaltybot.db.models import Customer, Suggestion, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse
 from loyaltybot.db.upsert import insert_or_ignore
 
@@ -188,10 +189,13 @@ class SurveyRepository:
         return [(int(row[0]), str(row[1])) for row in rows]
 
 
-def invitees_query(survey: Survey, period: str, now: datetime) -> Select[tuple[int, int]]:
+def invitees_query(
+    survey: Survey, period: str, now: datetime, *, tiers: Sequence[str] = ()
+) -> Select[tuple[int, int]]:
     """Who should be invited to `survey` for `period`, as one set-based SELECT of
     (customer id, telegram id): reachable customers who opted in to messages, in the
-    survey's audience, who have not completed it for the period. Deduplication of the
+    survey's audience (`tiers`: the program's tier codes, lowest first, for a tier audience),
+    who have not completed it for the period. Deduplication of the
     invitation itself is the outbox's job (its unique key per campaign × customer)."""
     completed = exists().where(
         SurveyResponse.survey_id == survey.id,
@@ -207,6 +211,8 @@ def invitees_query(survey: Survey, period: str, now: datetime) -> Select[tuple[i
     ]
     if survey.audience == "recent":
         conditions.append(Customer.last_visit_at >= now - timedelta(days=survey.recent_days))
+    elif survey.audience == "tier" and survey.tier is not None:
+        conditions.append(tier_filter(survey.tier, tiers))
     return select(Customer.id, Customer.telegram_id).where(and_(*conditions)).order_by(Customer.id)  # type: ignore[return-value]
 
 

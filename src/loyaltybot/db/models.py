@@ -332,7 +332,7 @@ class Survey(Base):
 
     __tablename__ = "surveys"
     __table_args__ = (
-        CheckConstraint("audience IN ('all', 'recent')", name="audience_known"),
+        CheckConstraint("audience IN ('all', 'recent', 'tier')", name="audience_known"),
         CheckConstraint("recurrence IN ('once', 'monthly')", name="recurrence_known"),
         CheckConstraint("reward_points >= 0", name="reward_not_negative"),
     )
@@ -344,6 +344,8 @@ class Survey(Base):
     audience: Mapped[str] = mapped_column(String(16), default="all")
     # "recent" audience: customers with a visit in this many days.
     recent_days: Mapped[int] = mapped_column(Integer, default=30)
+    # "tier" audience: customers in this tier (program `[tiers]` code; NULL tier = the first).
+    tier: Mapped[str | None] = mapped_column(String(16))
     recurrence: Mapped[str] = mapped_column(String(16), default="once")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

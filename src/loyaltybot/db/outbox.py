@@ -23,16 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loyaltybot.db.base import UTCDateTime
 from loyaltybot.db.models import Campaign, Customer, Delivery
 from loyaltybot.db.repositories import _Repository
+from loyaltybot.db.segments import tier_filter
 from loyaltybot.domain.outbox import Audience
-
-
-def tier_filter(code: str, ladder: Sequence[str]) -> ColumnElement[bool]:
-    """Customers in tier `code` of the ladder (its codes, lowest first). A NULL tier, or a code
-    the ladder no longer has, counts as the first tier (as the program reads it)."""
-    if ladder and code == ladder[0]:
-        others = [other for other in ladder[1:]]
-        return or_(Customer.tier.is_(None), Customer.tier.not_in(others)) if others else true()
-    return Customer.tier == code
 
 
 def audience_filter(

@@ -78,6 +78,7 @@ class SurveySummary:
     recurrence: str
     audience: str
     ends_at: datetime | None
+    tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,12 @@ def _is_open(survey: Survey, now: datetime) -> bool:
     return survey.closed_at is None and survey.starts_at <= now and (survey.ends_at is None or survey.ends_at > now)
 
 
-def _in_audience(survey: Survey, customer: Customer, now: datetime) -> bool:
+def _in_audience(survey: Survey, customer: Customer, now: datetime, program: Program) -> bool:
     if survey.audience == "recent":
         return customer.last_visit_at is not None and customer.last_visit_at >= now - timedelta(days=survey.recent_days)
+    if survey.audience == "tier":
+        # The customer's tier as the program reads it: NULL or a retired code is the first tier.
+        return program.tiers.level(customer.tier).code == survey.tier
     return True
 
 
@@ -141,12 +145,19 @@ class SurveyService:
         if not (await self._staff.role_of(actor)).is_owner:
             raise NotAllowed()
 
+    def _tier_codes(self) -> list[str]:
+        return [level.code for level in self._program.tiers.levels]
+
     def _period(self, survey: Survey, now: datetime) -> str:
         return survey_period(survey.recurrence, now, self._program.shop.tz)
 
     # ------------------------------------------------------------------ owner
     def parse(self, text: str) -> SurveyDraft:
-        return parse_survey_definition(text, max_reward=self._program.feedback.max_survey_reward_points)
+        return parse_survey_definition(
+            text,
+            max_reward=self._program.feedback.max_survey_reward_points,
+            tiers=[level.code for level in self._program.tiers.levels],
+        )
 
     async def create(self, actor: int, draft: SurveyDraft) -> int:
         await self._require_owner(actor)
@@ -158,6 +169,7 @@ class SurveyService:
                 reward_points=draft.reward_points,
                 audience=draft.audience,
                 recent_days=draft.recent_days,
+                tier=draft.tier,
                 recurrence=draft.recurrence,
                 starts_at=now,
                 ends_at=now + timedelta(days=draft.days) if draft.days else None,
@@ -209,6 +221,7 @@ class SurveyService:
             recurrence=survey.recurrence,
             audience=survey.audience,
             ends_at=survey.ends_at,
+            tier=survey.tier,
         )
 
     async def results(self, actor: int, survey_id: int, language: str) -> SurveyResults:
@@ -306,7 +319,9 @@ class SurveyService:
                 raise SurveyNotFound()
             if not _is_open(survey, now):
                 return []
-            rows = await uow.session.execute(invitees_query(survey, self._period(survey, now), now))
+            rows = await uow.session.execute(
+                invitees_query(survey, self._period(survey, now), now, tiers=self._tier_codes())
+            )
             return [(int(r[0]), int(r[1])) for r in rows]
 
     # ------------------------------------------------------------------ customer
@@ -321,7 +336,7 @@ class SurveyService:
         now = self._clock()
         async with self._reader() as uow:
             customer = await self._customer(uow, telegram_id)
-            surveys = [s for s in await uow.surveys.open_surveys(now) if _in_audience(s, customer, now)]
+            surveys = [s for s in await uow.surveys.open_surveys(now) if _in_audience(s, customer, now, self._program)]
             periods = sorted({self._period(s, now) for s in surveys})
             responses = await uow.surveys.responses_of(customer.id, [s.id for s in surveys], periods)
             offers = []
@@ -340,7 +355,7 @@ class SurveyService:
         survey = await uow.surveys.get(survey_id)
         if survey is None:
             raise SurveyNotFound()
-        if not _is_open(survey, now) or not _in_audience(survey, customer, now):
+        if not _is_open(survey, now) or not _in_audience(survey, customer, now, self._program):
             raise SurveyNotOpen()
         return survey
 
