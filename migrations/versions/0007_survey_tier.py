@@ -1,4 +1,4 @@
-"""surveys: a tier audience (surveys.tier; audience 'tier')
+"""surveys: a tier audience (surveys.tier; audience 'tier'); invitations through the outbox (campaigns.survey_id)
 
 Revision ID: 0007
 Revises: 0004
@@ -24,9 +24,19 @@ def upgrade() -> None:
         batch_op.create_check_constraint(
             batch_op.f("ck_surveys_audience_known"), "audience IN ('all', 'recent', 'tier')"
         )
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("survey_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_campaigns_survey_id"), ["survey_id"], unique=False)
+        batch_op.create_foreign_key(
+            batch_op.f("fk_campaigns_survey_id_surveys"), "surveys", ["survey_id"], ["id"], ondelete="CASCADE"
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_campaigns_survey_id_surveys"), type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_campaigns_survey_id"))
+        batch_op.drop_column("survey_id")
     op.execute("UPDATE surveys SET audience = 'all' WHERE audience = 'tier'")
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_surveys_audience_known"), type_="check")

@@ -10,7 +10,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 
-from loyaltybot.bot.callbacks import BroadcastCb, PromoCb
+from loyaltybot.bot.callbacks import BroadcastCb, PromoCb, SurveyCb
 from loyaltybot.bot.menu import N_
 from loyaltybot.bot.texts import local_time
 from loyaltybot.config import TiersSection
@@ -19,6 +19,24 @@ from loyaltybot.services.outbox import Content
 
 STOP_PROMOTIONS = N_("🔕 Stop promotions")
 OPEN_REWARDS = N_("🎁 Open rewards")
+ANSWER_SURVEY = N_("📝 Answer the survey")
+SURVEY_INVITATION = N_(
+    "📝 <b>{title}</b>\n\nWe would love to hear what you think. The survey takes a minute or two."
+)
+SURVEY_INVITATION_REWARD = N_(
+    "📝 <b>{title}</b>\n\nWe would love to hear what you think. The survey takes a minute or two, "
+    "and you earn <b>{points}</b> points for completing it."
+)
+
+
+def message_text(content: Content, i18n: I18n, language: str) -> str:
+    """A campaign's text in the customer's language. A survey invitation wraps the survey's
+    title (stored as the campaign's texts, already escaped) in the invitation."""
+    text = content.text_for(language)
+    if content.survey_id is None:
+        return text
+    template = SURVEY_INVITATION_REWARD if content.reward_points else SURVEY_INVITATION
+    return i18n.gettext(template, locale=language).format(title=text, points=content.reward_points)
 
 
 def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeyboardMarkup | None:
@@ -29,6 +47,15 @@ def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeybo
     rows: list[list[InlineKeyboardButton]] = []
     if content.button_kind == "url" and content.button_text and content.button_url:
         rows.append([InlineKeyboardButton(text=content.button_text, url=content.button_url)])
+    elif content.button_kind == "survey" and content.survey_id is not None:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=i18n.gettext(ANSWER_SURVEY, locale=language),
+                    callback_data=SurveyCb(action="open", survey=content.survey_id).pack(),
+                )
+            ]
+        )
     elif content.button_kind == "rewards":
         rows.append(
             [

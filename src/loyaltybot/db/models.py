@@ -193,7 +193,7 @@ class Campaign(Base):
     text_en: Mapped[str] = mapped_column(Text)
     text_ms: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[str | None] = mapped_column(String(255))
-    button_kind: Mapped[str | None] = mapped_column(String(8))  # "url" | "rewards"
+    button_kind: Mapped[str | None] = mapped_column(String(8))  # "url" | "rewards" | "survey"
     button_text: Mapped[str | None] = mapped_column(String(64))
     button_url: Mapped[str | None] = mapped_column(String(512))
     created_by: Mapped[int | None] = mapped_column(BigInteger)
@@ -203,6 +203,8 @@ class Campaign(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(Integer, default=0)
+    # A survey invitation (kind "survey", key "survey:<id>:<period>"): the survey it opens.
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
     # The owner's live progress message, and whether the final report went out.
     progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     progress_message_id: Mapped[int | None] = mapped_column(Integer)

@@ -265,6 +265,33 @@ class OutboxRepository(_Repository):
         )
         return {status: int(count) for status, count in rows}
 
+    async def survey_invitations(self, survey_id: int) -> tuple[int, int]:
+        """(queued, sent) invitations of a survey, over all its periods."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.count().filter(Delivery.status == "sent"))
+                .select_from(Delivery)
+                .join(Campaign, Campaign.id == Delivery.campaign_id)
+                .where(Campaign.survey_id == survey_id)
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    async def cancel_survey_invitations(self, survey_id: int, now: datetime) -> int:
+        """A closed survey: invitations not sent yet never will be."""
+        campaigns = select(Campaign.id).where(Campaign.survey_id == survey_id, Campaign.status == "sending")
+        result = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.campaign_id.in_(campaigns), Delivery.status == "pending")
+            .values(status="cancelled", finished_at=now)
+        )
+        await self.session.execute(
+            update(Campaign)
+            .where(Campaign.survey_id == survey_id, Campaign.status == "sending")
+            .values(status="cancelled", cancelled_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def has_open_deliveries(self, campaign_id: int) -> bool:
         return (
             await self.session.execute(

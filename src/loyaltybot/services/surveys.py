@@ -6,14 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from html import escape
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from loyaltybot.config import Program
-from loyaltybot.db.feedback import invitees_query
-from loyaltybot.db.models import Customer, LedgerEntry, Survey, SurveyAnswer, SurveyQuestion
+from loyaltybot.db.feedback import invitee_conditions, invitees_query
+from loyaltybot.db.models import Campaign, Customer, LedgerEntry, Survey, SurveyAnswer, SurveyQuestion
 from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
 from loyaltybot.domain import metrics
 from loyaltybot.domain.lots import add_months
@@ -100,6 +101,8 @@ class SurveyResults:
     started: int
     completed: int
     questions: tuple[QuestionResult, ...]
+    invited: int = 0  # invitations queued through the outbox, every period
+    invitations_sent: int = 0  # … of which Telegram accepted
 
 
 def _options(question: SurveyQuestion) -> list[Bilingual]:
@@ -190,9 +193,71 @@ class SurveyService:
                 for index, q in enumerate(draft.questions)
             ]
             await uow.surveys.add(survey, questions)
-            await uow.audit.record(actor=actor, action="survey.created", now=now, details={"survey": survey.id})
+            invited = await self._invite_in(uow, survey, now)
+            await uow.audit.record(
+                actor=actor, action="survey.created", now=now, details={"survey": survey.id, "invited": invited or 0}
+            )
             await uow.commit()
             return survey.id
+
+    # ------------------------------------------------------------------ invitations
+    async def _invite_in(self, uow: UnitOfWork, survey: Survey, now: datetime) -> int | None:
+        """Queue the survey's invitations for its current period inside the caller's
+        transaction: one campaign keyed `survey:<id>:<period>` and one INSERT … SELECT of the
+        invitees into its deliveries. None if this period's campaign already exists.
+
+        An invitation to earn points for feedback is marketing: the campaign is promotional,
+        so it reaches only customers who opted in and carries the one-tap opt-out."""
+        period = self._period(survey, now)
+        key = f"survey:{survey.id}:{period}"
+        if await uow.outbox.campaign_by_key(key) is not None:
+            return None
+        campaign = await uow.outbox.add_campaign(
+            Campaign(
+                key=key,
+                kind="survey",
+                promotional=True,
+                status="sending",
+                audience="survey",
+                text_en=escape(survey.title_en),
+                text_ms=escape(survey.title_ms),
+                button_kind="survey",
+                survey_id=survey.id,
+                created_by=survey.created_by,
+                created_at=now,
+                started_at=now,
+                total=0,
+            )
+        )
+        where = invitee_conditions(survey, period, now, tiers=self._tier_codes())
+        queued = await uow.outbox.enqueue(campaign.id, where, now)
+        campaign.total = queued
+        if queued == 0:
+            campaign.status, campaign.finished_at = "done", now
+        return queued
+
+    async def invite_due_surveys(self, now: datetime | None = None) -> int:
+        """The periodic job: every open monthly survey whose current month has no invitation
+        campaign yet gets one. Idempotent (the campaign key): a rerun queues nothing.
+        Returns how many invitations were queued."""
+        now = now or self._clock()
+        async with self._reader() as uow:
+            due = [survey.id for survey in await uow.surveys.open_surveys(now) if survey.recurrence == "monthly"]
+        queued = 0
+        for survey_id in due:
+            try:
+                async with self._writer() as uow:
+                    survey = await uow.surveys.get(survey_id)
+                    if survey is None or not _is_open(survey, now):
+                        continue
+                    count = await self._invite_in(uow, survey, now)
+                    if count is None:
+                        continue
+                    await uow.commit()
+                    queued += count
+            except IntegrityError:  # a concurrent run created this period's campaign first
+                continue
+        return queued
 
     async def close(self, actor: int, survey_id: int) -> None:
         await self._require_owner(actor)
@@ -201,6 +266,7 @@ class SurveyService:
             if await uow.surveys.get(survey_id) is None:
                 raise SurveyNotFound()
             await uow.surveys.close(survey_id, now)
+            await uow.outbox.cancel_survey_invitations(survey_id, now)
             await uow.audit.record(actor=actor, action="survey.closed", now=now, details={"survey": survey_id})
             await uow.commit()
 
@@ -235,6 +301,7 @@ class SurveyService:
             started, completed = await uow.surveys.response_counts(survey_id)
             stats = await uow.surveys.question_stats(survey_id)
             texts = await uow.surveys.latest_texts(survey_id, self.TEXTS_SHOWN * max(1, len(questions)))
+            invited, invitations_sent = await uow.outbox.survey_invitations(survey_id)
         results = []
         for question in questions:
             entry = stats.get(question.id, {"scores": {}, "choices": {}})
@@ -272,7 +339,14 @@ class SurveyService:
                     texts=own_texts,
                 )
             )
-        return SurveyResults(self._summary(survey, completed, language, now), started, completed, tuple(results))
+        return SurveyResults(
+            self._summary(survey, completed, language, now),
+            started,
+            completed,
+            tuple(results),
+            invited=invited,
+            invitations_sent=invitations_sent,
+        )
 
     async def results_csv(self, actor: int, survey_id: int) -> bytes:
         """Every answer, one row each; customers by internal id only (no personal data)."""

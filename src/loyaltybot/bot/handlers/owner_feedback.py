@@ -143,6 +143,9 @@ def results_text(results: SurveyResults, tiers: TiersSection) -> str:
         _("Responses: {completed} completed, {started} started").format(
             completed=results.completed, started=results.started
         ),
+        _("✉️ Invitations: {invited} queued, {sent} delivered").format(
+            invited=results.invited, sent=results.invitations_sent
+        ),
     ]
     for question in results.questions:
         lines += ["", _("<b>{number}. {text}</b>").format(number=question.number, text=name(question.text))]
@@ -378,7 +381,10 @@ def build_router(*, i18n: I18n) -> Router:
         await query.answer()
         await replace(
             query,
-            _("✅ Survey created and open: customers see it in /surveys."),
+            _(
+                "✅ Survey created and open: customers see it in /surveys. Invitations are on their way to "
+                "the customers in its audience who accept promotions; its results screen shows how many."
+            ),
             InlineKeyboardMarkup(
                 inline_keyboard=[
                     [InlineKeyboardButton(text=_("📋 Results"), callback_data=OwnerSurveyCb(action="show", survey=survey_id).pack())]
