@@ -137,6 +137,43 @@ async def test_malay_version_button_and_languages(bot: RunningBot, emulator: Bot
     await expect(customer, "rewards catalogue")
 
 
+async def test_tier_audience(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    db = bot.app.core.db  # type: ignore[union-attr]
+    await seed_customers(db, [20_201, 20_202])  # no tier yet: the first tier, Bronze
+    await seed_customers(db, [20_203], tier="silver")
+    await seed_customers(db, [20_204], tier="gold")
+    open_chats(emulator, [20_201, 20_202, 20_203, 20_204])
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/broadcast")
+    await expect(owner, "New broadcast")
+    await owner.send("Silver members: double points")
+    await expect(owner, "Silver members: double points")
+    menu = await expect(owner, "Broadcast draft", "Recipients now: 4")
+
+    await owner.click(menu, button_text(menu, "👥"))
+    picker = await owner.wait_for_edit(menu)
+    await owner.click(picker, "A tier")
+    tiers = await owner.wait_for_edit(picker)
+    assert picker_buttons(tiers) == ["Bronze", "Silver", "Gold"]
+    await owner.click(tiers, "Bronze")
+    menu = await owner.wait_for_edit(tiers)
+    assert "Audience: tier Bronze" in (menu.text or "") and "Recipients now: 2" in (menu.text or "")
+    await owner.click(menu, button_text(menu, "👥"))
+    picker = await owner.wait_for_edit(menu)
+    await owner.click(picker, "A tier")
+    tiers = await owner.wait_for_edit(picker)
+    await owner.click(tiers, "Silver")
+    menu = await owner.wait_for_edit(tiers)
+    assert "Recipients now: 1" in (menu.text or "")
+
+    await owner.click(menu, button_text(menu, "🚀"))
+    confirm = await owner.wait_for_edit(menu)
+    await owner.click(confirm, "Yes, send now")
+    await expect(owner, "1 of 1 delivered", timeout=20)
+    assert len(promos(emulator, 20_203)) == 1
+    assert all(promos(emulator, tid) == [] for tid in (20_201, 20_202, 20_204))
+
+
 async def test_photo_with_caption_and_link_button(bot: RunningBot, emulator: BotApiEmulator) -> None:
     from loyaltybot.render.qr import qr_png
 

@@ -14,11 +14,12 @@ from PIL import Image
 from sqlalchemy import select
 
 from loyaltybot.app import build_app
-from loyaltybot.db.models import Customer, LedgerEntry, Suggestion, SurveyAnswer
+from loyaltybot.db.models import Customer, Delivery, LedgerEntry, Suggestion, SurveyAnswer
 from loyaltybot.sandbox import BotApiEmulator
 
 from . import conftest as harness
 from .conftest import OWNER_ID, RunningBot, expect, make_settings, picker_buttons, register
+from .seed import open_chats, seed_customers
 
 SURVEY = """title: Coffee check | Semakan kopi
 reward: 10
@@ -205,3 +206,39 @@ async def test_dashboard_numbers_charts_and_csv(dated_bot: RunningBot, emulator:
     export = await owner.wait_for_message()
     rows = list(csv.DictReader(io.StringIO(export.document_bytes.decode())))  # type: ignore[union-attr]
     assert rows[-1]["month"] == "2026-03" and rows[-1]["points_issued"] == "55" and rows[-1]["csat"] == "0.6667"
+
+
+async def test_invitation_from_the_sender_opens_the_survey(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    db = bot.app.core.db  # type: ignore[union-attr]
+    await seed_customers(db, [1301])
+    await seed_customers(db, [1302], language="ms")
+    await seed_customers(db, [1303], marketing_opt_in=False)  # no promotions: no invitation
+    open_chats(emulator, [1301, 1302, 1303])
+    owner = emulator.user(OWNER_ID, "Owner")
+    await create_survey(owner)
+
+    alice = emulator.user(1301)
+    invitation = await expect(alice, "Coffee check", "earn 10 points", timeout=20)
+    assert picker_buttons(invitation) == ["📝 Answer the survey", "🔕 Stop promotions"]
+    malay = await expect(emulator.user(1302), "Semakan kopi", "10 mata", timeout=20)
+    assert picker_buttons(malay) == ["📝 Jawab tinjauan", "🔕 Henti promosi"]
+
+    await alice.click(invitation, "📝 Answer the survey")
+    question = await expect(alice, "question 1 of 4", "How was your coffee?")
+    await alice.click(question, "5")
+    question = await alice.wait_for_edit(question, predicate=lambda m: "question 2 of 4" in (m.text or ""))
+    await alice.click(question, "Coffee")
+    await alice.wait_for_edit(question, predicate=lambda m: "question 3 of 4" in (m.text or ""))
+    await alice.send("Great")
+    last = await expect(alice, "question 4 of 4")
+    await alice.click(last, "Skip ⏭")
+    done = await alice.wait_for_edit(last, predicate=lambda m: "Thank you" in (m.text or ""))
+    assert "+10" in (done.text or "")
+    assert (await bot.scalar(select(Customer.balance).where(Customer.telegram_id == 1301))) == 10
+
+    assert not [m for m in emulator.user(1303).messages if m.from_bot]
+    assert await bot.count(Delivery) == 2  # sent once each; nothing queued twice
+    await owner.send("/feedback")
+    screen = await expect(owner, "Surveys")
+    await owner.click(screen, "Coffee check · open · 1 completed")
+    await expect(owner, "Invitations: 2 queued, 2 delivered")

@@ -30,7 +30,7 @@ def test_as_of_is_the_end_of_the_day_in_the_shop_time_zone() -> None:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("UTC"))
     assert as_of_for(None, now, tz) == now
     assert as_of_for(date(2027, 1, 31), now, tz) == datetime(2027, 2, 1, 0, 0, tzinfo=tz)
-    assert set(JOBS) == {"expire-points", "expire-redemptions", "review-tiers"}
+    assert set(JOBS) == {"expire-points", "expire-redemptions", "review-tiers", "invite-surveys"}
 
 
 async def test_jobs_list_and_run(database_url: str, tmp_path: Path) -> None:

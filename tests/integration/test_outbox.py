@@ -49,6 +49,17 @@ async def seed_variety(db: Database) -> None:
                          joined_at=NOW - timedelta(days=200), last_visit_at=NOW - timedelta(days=90))
     await seed_customers(db, list(range(26, 29)), marketing_opt_in=False, birthday_month=11, balance=1000)
     await seed_customers(db, list(range(29, 31)), status="unreachable", balance=1000)
+    # Tiers: NULL (most) and a code the ladder no longer has are the first tier, bronze.
+    await seed_customers(db, [31], tier="silver", marketing_opt_in=False)
+    async with db.write_sessions() as session:
+        await session.execute(update(Customer).where(Customer.telegram_id.between(11, 15)).values(tier="silver"))
+        await session.execute(update(Customer).where(Customer.telegram_id.in_((21, 22))).values(tier="gold"))
+        await session.execute(update(Customer).where(Customer.telegram_id.in_((1, 2))).values(tier="bronze"))
+        await session.execute(update(Customer).where(Customer.telegram_id == 16).values(tier="retired"))
+        await session.commit()
+
+
+TIERS = ["bronze", "silver", "gold"]
 
 
 EXPECTED = {
@@ -62,6 +73,9 @@ EXPECTED = {
     Audience("joined", 150): 20,
     Audience("balance", 100): 15,
     Audience("balance", 501): 0,
+    Audience("tier", tier="bronze"): 18,  # NULL, "bronze" and the retired code
+    Audience("tier", tier="silver"): 5,
+    Audience("tier", tier="gold"): 2,
 }
 
 
@@ -82,7 +96,7 @@ async def test_each_segment_count_matches_the_rows_it_queues(database: Database,
     queued = set(
         await _all(database, select(Delivery.customer_id).where(Delivery.campaign_id == summary.id))
     )
-    where = audience_filter(audience, now=NOW, month=11)
+    where = audience_filter(audience, now=NOW, month=11, tiers=TIERS)
     expected_ids = set(await _all(database, select(Customer.id).where(*where)))
     assert queued == expected_ids
     opted_out_or_unreachable = set(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from loyaltybot.config import Program
 from loyaltybot.db.engine import Database
-from loyaltybot.db.models import Customer, LedgerEntry, SurveyAnswer
+from loyaltybot.db.models import Campaign, Customer, Delivery, LedgerEntry, SurveyAnswer
 from loyaltybot.db.uow import uow_factories
 from loyaltybot.domain.surveys import AnswerInvalid
 from loyaltybot.services.errors import NotAllowed
@@ -198,6 +198,78 @@ async def test_recent_audience_and_invitees(kit: Any, clock: Clock) -> None:
     assert await kit.surveys.invitees(survey) == []
     everyone = await kit.surveys.create(OWNER, kit.surveys.parse(DEFINITION))
     assert [telegram for _, telegram in await kit.surveys.invitees(everyone)] == [2001, 2002, 2003]
+
+
+async def test_tier_audience_and_invitees(kit: Any) -> None:
+    survey = await kit.surveys.create(OWNER, kit.surveys.parse("audience: tier bronze\n" + DEFINITION))
+    silver_survey = await kit.surveys.create(OWNER, kit.surveys.parse("audience: tier silver\n" + DEFINITION))
+    first = await kit.customer(2001)  # no tier yet: the first tier, bronze
+    silver = await kit.customer(2002)
+    retired = await kit.customer(2003)  # a code the ladder no longer has: bronze too
+    await kit.customer(2004, opt_in=False)  # bronze, but no invitation without marketing consent
+    async with kit.db.write_sessions() as session:
+        await session.execute(update(Customer).where(Customer.id == silver).values(tier="silver"))
+        await session.execute(update(Customer).where(Customer.id == retired).values(tier="platinum"))
+        await session.commit()
+    assert await kit.surveys.invitees(survey) == [(first, 2001), (retired, 2003)]
+    assert await kit.surveys.invitees(silver_survey) == [(silver, 2002)]
+    assert [o.survey_id for o in await kit.surveys.available(2002, "en")] == [silver_survey]
+    assert [o.survey_id for o in await kit.surveys.available(2004, "en")] == [survey]
+    with pytest.raises(SurveyNotOpen):
+        await kit.surveys.current_question(2001, silver_survey, "en")
+    await complete(kit, 2002, silver_survey)
+    assert await kit.surveys.invitees(silver_survey) == []
+
+
+async def invitations(kit: Any) -> dict[str, list[int]]:
+    """Queued invitations by campaign key: the telegram ids, in order."""
+    async with kit.db.read_sessions() as session:
+        rows = await session.execute(
+            select(Campaign.key, Customer.telegram_id)
+            .join(Delivery, Delivery.campaign_id == Campaign.id)
+            .join(Customer, Customer.id == Delivery.customer_id)
+            .order_by(Campaign.id, Customer.telegram_id)
+        )
+        out: dict[str, list[int]] = {}
+        for key, telegram_id in rows:
+            out.setdefault(key, []).append(telegram_id)
+        return out
+
+
+async def test_invitations_through_the_outbox_once_a_month(kit: Any, clock: Clock) -> None:
+    await kit.customer(2001)
+    await kit.customer(2002)
+    await kit.customer(2003, opt_in=False)  # no marketing consent: never invited
+    survey = await kit.surveys.create(OWNER, kit.surveys.parse(DEFINITION))  # monthly
+    march, april = f"survey:{survey}:2026-03", f"survey:{survey}:2026-04"
+    assert await invitations(kit) == {march: [2001, 2002]}
+    async with kit.db.read_sessions() as session:
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == march))).scalar_one()
+    assert (campaign.kind, campaign.promotional, campaign.survey_id, campaign.total) == ("survey", True, survey, 2)
+
+    # The job finds this month done: nothing more, however often it runs.
+    assert await kit.surveys.invite_due_surveys(clock.now) == 0
+    assert await kit.surveys.invite_due_surveys(clock.now + timedelta(days=3)) == 0
+    assert await invitations(kit) == {march: [2001, 2002]}
+
+    # Next month: invited again, except whoever already completed April's round.
+    clock.now = datetime(2026, 4, 2, 3, 0, tzinfo=UTC)
+    await complete(kit, 2002, survey)
+    assert await kit.surveys.invite_due_surveys(clock.now) == 1
+    assert await kit.surveys.invite_due_surveys(clock.now) == 0
+    assert await invitations(kit) == {march: [2001, 2002], april: [2001]}
+    results = await kit.surveys.results(OWNER, survey, "en")
+    assert (results.invited, results.invitations_sent) == (3, 0)
+
+    # One-off surveys are invited once, on creation; closed surveys no more.
+    once = await kit.surveys.create(OWNER, kit.surveys.parse(DEFINITION.replace("repeat: monthly", "repeat: once")))
+    assert (await invitations(kit))[f"survey:{once}:once"] == [2001, 2002]
+    await kit.surveys.close(OWNER, survey)  # what was not sent yet never will be
+    async with kit.db.read_sessions() as session:
+        statuses = (await session.execute(select(Delivery.status).join(Campaign).where(Campaign.survey_id == survey))).scalars()
+        assert set(statuses) == {"cancelled"}
+    clock.now = datetime(2026, 5, 2, 3, 0, tzinfo=UTC)
+    assert await kit.surveys.invite_due_surveys(clock.now) == 0
 
 
 async def test_results_aggregate_answers(kit: Any) -> None:

@@ -119,6 +119,8 @@ def test_parse_full_definition() -> None:
         ("title: A | B\nrepeat: weekly\nrating: A | B", 2, "bad_repeat"),
         ("title: A | B\naudience: vip\nrating: A | B", 2, "bad_audience"),
         ("title: A | B\njust words", 2, "not_key_value"),
+        ("title: A | B\naudience: tier platinum\nrating: A | B", 2, "unknown_tier"),
+        ("title: A | B\naudience: tier\nrating: A | B", 2, "bad_audience"),
         ("rating: A | B", 0, "no_title"),
         ("title: A | B", 0, "no_questions"),
         ("title: A | B\ntext?: A | B", 0, "all_optional"),
@@ -127,9 +129,17 @@ def test_parse_full_definition() -> None:
 )
 def test_parse_errors_name_the_line_and_reason(text: str, line: int, reason: str) -> None:
     with pytest.raises(SurveyDefinitionInvalid) as caught:
-        parse_survey_definition(text, max_reward=1000)
+        parse_survey_definition(text, max_reward=1000, tiers=("bronze", "silver", "gold"))
     assert caught.value.details["line"] == line
     assert caught.value.details["reason"] == reason
+
+
+def test_tier_audience_is_parsed() -> None:
+    draft = parse_survey_definition(
+        "title: A | B\naudience: Tier Silver\nrating: A | B", max_reward=10, tiers=("bronze", "silver")
+    )
+    assert (draft.audience, draft.tier) == ("tier", "silver")
+    assert parse_survey_definition("title: A | B\nrating: A | B", max_reward=10).tier is None
 
 
 def test_feedback_program_section(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -7,17 +7,36 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 
-from loyaltybot.bot.callbacks import BroadcastCb, PromoCb
+from loyaltybot.bot.callbacks import BroadcastCb, PromoCb, SurveyCb
 from loyaltybot.bot.menu import N_
 from loyaltybot.bot.texts import local_time
+from loyaltybot.config import TiersSection
 from loyaltybot.domain.outbox import Audience, Tally
 from loyaltybot.services.outbox import Content
 
 STOP_PROMOTIONS = N_("🔕 Stop promotions")
 OPEN_REWARDS = N_("🎁 Open rewards")
+ANSWER_SURVEY = N_("📝 Answer the survey")
+SURVEY_INVITATION = N_(
+    "📝 <b>{title}</b>\n\nWe would love to hear what you think. The survey takes a minute or two."
+)
+SURVEY_INVITATION_REWARD = N_(
+    "📝 <b>{title}</b>\n\nWe would love to hear what you think. The survey takes a minute or two, "
+    "and you earn <b>{points}</b> points for completing it."
+)
+
+
+def message_text(content: Content, i18n: I18n, language: str) -> str:
+    """A campaign's text in the customer's language. A survey invitation wraps the survey's
+    title (stored as the campaign's texts, already escaped) in the invitation."""
+    text = content.text_for(language)
+    if content.survey_id is None:
+        return text
+    template = SURVEY_INVITATION_REWARD if content.reward_points else SURVEY_INVITATION
+    return i18n.gettext(template, locale=language).format(title=text, points=content.reward_points)
 
 
 def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeyboardMarkup | None:
@@ -28,6 +47,15 @@ def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeybo
     rows: list[list[InlineKeyboardButton]] = []
     if content.button_kind == "url" and content.button_text and content.button_url:
         rows.append([InlineKeyboardButton(text=content.button_text, url=content.button_url)])
+    elif content.button_kind == "survey" and content.survey_id is not None:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=i18n.gettext(ANSWER_SURVEY, locale=language),
+                    callback_data=SurveyCb(action="open", survey=content.survey_id).pack(),
+                )
+            ]
+        )
     elif content.button_kind == "rewards":
         rows.append(
             [
@@ -47,8 +75,20 @@ def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeybo
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def audience_label(audience: Audience) -> str:
+def tier_name(tiers: TiersSection, code: str) -> str:
+    """A tier's name in the current (owner's) language."""
+    language = "ms" if get_i18n().current_locale == "ms" else "en"
+    for level in tiers.levels:
+        if level.code == code:
+            return level.name.get(language)
+    return code
+
+
+def audience_label(audience: Audience, tiers: TiersSection | None = None) -> str:
     kind, value = audience.kind, audience.value
+    if kind == "tier" and audience.tier is not None:
+        name = tier_name(tiers, audience.tier) if tiers is not None else audience.tier
+        return _("tier {tier}").format(tier=name)
     if kind == "en":
         return _("customers who use English")
     if kind == "ms":

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyaltybot.db.segments import tier_filter
 from loyaltybot.db.models import Customer, Suggestion, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse
 from loyaltybot.db.upsert import insert_or_ignore
 
@@ -205,18 +206,20 @@ class SurveyRepository:
         return [(int(row[0]), str(row[1])) for row in rows]
 
 
-def invitees_query(survey: Survey, period: str, now: datetime) -> Select[tuple[int, int]]:
-    """Who should be invited to `survey` for `period`, as one set-based SELECT of
-    (customer id, telegram id): reachable customers who opted in to messages, in the
-    survey's audience, who have not completed it for the period. Deduplication of the
-    invitation itself is the outbox's job (its unique key per campaign × customer)."""
+def invitee_conditions(
+    survey: Survey, period: str, now: datetime, *, tiers: Sequence[str] = ()
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses on `customers` for who should be invited to `survey` for `period`:
+    reachable customers who opted in to marketing messages (an invitation to earn points is
+    one), in the survey's audience (`tiers`: the program's tier codes, lowest first, for a tier
+    audience), who have not completed it for the period."""
     completed = exists().where(
         SurveyResponse.survey_id == survey.id,
         SurveyResponse.customer_id == Customer.id,
         SurveyResponse.period == period,
         SurveyResponse.completed_at.is_not(None),
     )
-    conditions = [
+    conditions: list[ColumnElement[bool]] = [
         Customer.status == "active",
         Customer.telegram_id.is_not(None),
         Customer.marketing_opt_in.is_(True),
@@ -224,6 +227,18 @@ def invitees_query(survey: Survey, period: str, now: datetime) -> Select[tuple[i
     ]
     if survey.audience == "recent":
         conditions.append(Customer.last_visit_at >= now - timedelta(days=survey.recent_days))
+    elif survey.audience == "tier" and survey.tier is not None:
+        conditions.append(tier_filter(survey.tier, tiers))
+    return conditions
+
+
+def invitees_query(
+    survey: Survey, period: str, now: datetime, *, tiers: Sequence[str] = ()
+) -> Select[tuple[int, int]]:
+    """The invitees (see `invitee_conditions`) as one set-based SELECT of (customer id,
+    telegram id). The outbox queues the same set with one INSERT … SELECT; deduplication of
+    the invitation itself is its unique key per campaign × customer."""
+    conditions = invitee_conditions(survey, period, now, tiers=tiers)
     return select(Customer.id, Customer.telegram_id).where(and_(*conditions)).order_by(Customer.id)  # type: ignore[return-value]
 
 

@@ -193,7 +193,7 @@ class Campaign(Base):
     text_en: Mapped[str] = mapped_column(Text)
     text_ms: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[str | None] = mapped_column(String(255))
-    button_kind: Mapped[str | None] = mapped_column(String(8))  # "url" | "rewards"
+    button_kind: Mapped[str | None] = mapped_column(String(8))  # "url" | "rewards" | "survey"
     button_text: Mapped[str | None] = mapped_column(String(64))
     button_url: Mapped[str | None] = mapped_column(String(512))
     created_by: Mapped[int | None] = mapped_column(BigInteger)
@@ -203,6 +203,8 @@ class Campaign(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(Integer, default=0)
+    # A survey invitation (kind "survey", key "survey:<id>:<period>"): the survey it opens.
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
     # The owner's live progress message, and whether the final report went out.
     progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     progress_message_id: Mapped[int | None] = mapped_column(Integer)
@@ -332,7 +334,7 @@ class Survey(Base):
 
     __tablename__ = "surveys"
     __table_args__ = (
-        CheckConstraint("audience IN ('all', 'recent')", name="audience_known"),
+        CheckConstraint("audience IN ('all', 'recent', 'tier')", name="audience_known"),
         CheckConstraint("recurrence IN ('once', 'monthly')", name="recurrence_known"),
         CheckConstraint("reward_points >= 0", name="reward_not_negative"),
     )
@@ -344,6 +346,8 @@ class Survey(Base):
     audience: Mapped[str] = mapped_column(String(16), default="all")
     # "recent" audience: customers with a visit in this many days.
     recent_days: Mapped[int] = mapped_column(Integer, default=30)
+    # "tier" audience: customers in this tier (program `[tiers]` code; NULL tier = the first).
+    tier: Mapped[str | None] = mapped_column(String(16))
     recurrence: Mapped[str] = mapped_column(String(16), default="once")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,11 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loyaltybot.db.base import UTCDateTime
 from loyaltybot.db.models import Campaign, Customer, Delivery
 from loyaltybot.db.repositories import _Repository
+from loyaltybot.db.segments import tier_filter
 from loyaltybot.domain.outbox import Audience
 
 
-def audience_filter(audience: Audience, *, now: datetime, month: int, promotional: bool = True) -> list[ColumnElement[bool]]:
-    """WHERE clauses on `customers` selecting an audience. `month` is this month in shop time."""
+def audience_filter(
+    audience: Audience, *, now: datetime, month: int, promotional: bool = True, tiers: Sequence[str] = ()
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses on `customers` selecting an audience. `month` is this month in shop time;
+    `tiers` the program's tier codes, lowest first."""
     clauses: list[ColumnElement[bool]] = [Customer.status == "active", Customer.telegram_id.is_not(None)]
     if promotional:
         clauses.append(Customer.marketing_opt_in.is_(True))
@@ -48,6 +52,9 @@ def audience_filter(audience: Audience, *, now: datetime, month: int, promotiona
     elif kind == "balance":
         assert value is not None
         clauses.append(Customer.balance >= value)
+    elif kind == "tier":
+        assert audience.tier is not None
+        clauses.append(tier_filter(audience.tier, tiers))
     return clauses
 
 
@@ -257,6 +264,33 @@ class OutboxRepository(_Repository):
             .group_by(Delivery.status)
         )
         return {status: int(count) for status, count in rows}
+
+    async def survey_invitations(self, survey_id: int) -> tuple[int, int]:
+        """(queued, sent) invitations of a survey, over all its periods."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.count().filter(Delivery.status == "sent"))
+                .select_from(Delivery)
+                .join(Campaign, Campaign.id == Delivery.campaign_id)
+                .where(Campaign.survey_id == survey_id)
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    async def cancel_survey_invitations(self, survey_id: int, now: datetime) -> int:
+        """A closed survey: invitations not sent yet never will be."""
+        campaigns = select(Campaign.id).where(Campaign.survey_id == survey_id, Campaign.status == "sending")
+        result = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.campaign_id.in_(campaigns), Delivery.status == "pending")
+            .values(status="cancelled", finished_at=now)
+        )
+        await self.session.execute(
+            update(Campaign)
+            .where(Campaign.survey_id == survey_id, Campaign.status == "sending")
+            .values(status="cancelled", cancelled_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def has_open_deliveries(self, campaign_id: int) -> bool:
         return (

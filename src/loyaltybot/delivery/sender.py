@@ -32,6 +32,7 @@ from aiogram.utils.i18n import I18n
 from loyaltybot.bot.promotions import (
     cancel_keyboard,
     message_keyboard,
+    message_text,
     progress_text,
     report_text,
 )
@@ -226,7 +227,7 @@ class Sender:
         content = await self._content(job.campaign_id)
         if content is None:
             return Result(job, Outcome.FAILED, error="campaign missing")
-        text = content.text_for(job.language)
+        text = message_text(content, self._i18n, job.language)
         markup = message_keyboard(content, self._i18n, job.language)
         paid = True if self._paid else None
         try:

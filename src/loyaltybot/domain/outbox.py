@@ -21,7 +21,9 @@ AUDIENCE_KINDS: dict[str, bool] = {
     "inactive": True,  # no visit for N days (never visited: joined more than N days ago)
     "joined": True,  # joined in the last N days
     "balance": True,  # balance at least N points
+    "tier": False,  # in one tier of the program's ladder (takes a tier code, not a number)
 }
+_TIER_CODE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 MAX_AUDIENCE_VALUE = 100_000
 
 
@@ -33,10 +35,15 @@ class AudienceInvalid(ValueError):
 class Audience:
     kind: str = "all"
     value: int | None = None
+    tier: str | None = None  # the tier code, for kind "tier" only
 
     def __post_init__(self) -> None:
         if self.kind not in AUDIENCE_KINDS:
             raise AudienceInvalid(f"unknown audience {self.kind!r}")
+        if (self.kind == "tier") != (self.tier is not None):
+            raise AudienceInvalid("a tier audience needs a tier code, and only it takes one")
+        if self.tier is not None and not _TIER_CODE.match(self.tier):
+            raise AudienceInvalid(f"bad tier code {self.tier!r}")
         needs_value = AUDIENCE_KINDS[self.kind]
         if needs_value and (self.value is None or not 0 <= self.value <= MAX_AUDIENCE_VALUE):
             raise AudienceInvalid(f"audience {self.kind!r} needs a number from 0 to {MAX_AUDIENCE_VALUE}")
@@ -44,11 +51,15 @@ class Audience:
             raise AudienceInvalid(f"audience {self.kind!r} takes no number")
 
     def encode(self) -> str:
+        if self.tier is not None:
+            return f"{self.kind}:{self.tier}"
         return self.kind if self.value is None else f"{self.kind}:{self.value}"
 
     @classmethod
     def decode(cls, raw: str) -> Audience:
         kind, _, value = raw.partition(":")
+        if kind == "tier":
+            return cls(kind, tier=value or None)
         if value and not value.isdigit():
             raise AudienceInvalid(f"bad audience {raw!r}")
         return cls(kind, int(value) if value else None)

@@ -3,6 +3,8 @@ plain-text survey definition (parsed here, so it is tested without a bot)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -82,9 +84,10 @@ class SurveyDraft:
     questions: tuple[QuestionDraft, ...]
     reward_points: int = 0
     days: int | None = None  # open for this many days from creation; None = until closed
-    audience: str = "all"  # "all" | "recent"
+    audience: str = "all"  # "all" | "recent" | "tier"
     recent_days: int = 30
     recurrence: str = ONCE  # "once" | "monthly"
+    tier: str | None = None  # the tier code, for audience "tier"
 
 
 @dataclass
@@ -94,8 +97,12 @@ class _Builder:
     days: int | None = None
     audience: str = "all"
     recent_days: int = 30
+    tier: str | None = None
     recurrence: str = ONCE
     questions: list[QuestionDraft] = field(default_factory=list)
+
+
+_TIER_CODE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 
 
 def _bilingual(value: str, line: int, limit: int) -> Bilingual:
@@ -113,13 +120,14 @@ def _number(value: str, line: int, low: int, high: int) -> int:
     return int(value)
 
 
-def parse_survey_definition(text: str, *, max_reward: int) -> SurveyDraft:
+def parse_survey_definition(text: str, *, max_reward: int, tiers: Sequence[str] = ()) -> SurveyDraft:
     """Read the owner's survey definition, one `key: value` a line; English | Malay for texts.
 
         title: Coffee check | Semakan kopi
         reward: 10                 (points for completing; optional, default 0)
         days: 30                   (open this many days; optional, default until closed)
-        audience: all              (or "recent 30": customers with a visit in 30 days)
+        audience: all              (or "recent 30": customers with a visit in 30 days;
+                                    or "tier silver": customers in that tier, one of `tiers`)
         repeat: monthly            (or "once", the default)
         rating: How was your coffee? | Bagaimana kopi anda?
         nps: Would you recommend us? | Adakah anda akan mengesyorkan kami?
@@ -171,6 +179,10 @@ def parse_survey_definition(text: str, *, max_reward: int) -> SurveyDraft:
             elif words and words[0] == "recent" and len(words) <= 2:
                 builder.audience = "recent"
                 builder.recent_days = _number(words[1], number, 1, 365) if len(words) == 2 else 30
+            elif len(words) == 2 and words[0] == "tier":
+                if not _TIER_CODE.match(words[1]) or (tiers and words[1] not in tiers):
+                    raise SurveyDefinitionInvalid(line=number, reason="unknown_tier", tiers=", ".join(tiers))
+                builder.audience, builder.tier = "tier", words[1]
             else:
                 raise SurveyDefinitionInvalid(line=number, reason="bad_audience")
         else:
@@ -192,4 +204,5 @@ def parse_survey_definition(text: str, *, max_reward: int) -> SurveyDraft:
         audience=builder.audience,
         recent_days=builder.recent_days,
         recurrence=builder.recurrence,
+        tier=builder.tier,
     )

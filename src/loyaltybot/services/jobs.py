@@ -39,12 +39,18 @@ async def _review_tiers(services: Services, as_of: datetime) -> str:
     return f"tiers changed for {review.customers} customers ({review.upgraded} up, {review.downgraded} down)"
 
 
+async def _invite_surveys(services: Services, as_of: datetime) -> str:
+    queued = await services.surveys.invite_due_surveys(as_of)
+    return f"queued {queued} survey invitations"
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("expire-points", "remove points past their expiry (oldest lots first) with ledger entries", _expire_points),
         Job("expire-redemptions", "release reserved rewards not confirmed in time; points go back", _expire_redemptions),
         Job("review-tiers", "recompute tiers from spend in the rolling window (daily downgrades)", _review_tiers),
+        Job("invite-surveys", "invite to open monthly surveys not yet invited to this month (once a month)", _invite_surveys),
     )
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from loyaltybot.config import Program
@@ -35,6 +35,8 @@ class Content:
     button_kind: str | None
     button_text: str | None
     button_url: str | None
+    survey_id: int | None = None  # a survey invitation: the survey its button opens
+    reward_points: int = 0  # … and the points for completing it
 
     def text_for(self, language: str) -> str:
         return self.text_ms if language == "ms" and self.text_ms else self.text_en
@@ -78,6 +80,7 @@ def content_of(campaign: Campaign) -> Content:
         button_kind=campaign.button_kind,
         button_text=campaign.button_text,
         button_url=campaign.button_url,
+        survey_id=campaign.survey_id,
     )
 
 
@@ -88,6 +91,9 @@ class OutboxService:
         self._program = program
         self._clock = clock
 
+    def _tiers(self) -> list[str]:
+        return [level.code for level in self._program.tiers.levels]
+
     def _month(self, now: datetime) -> int:
         return now.astimezone(self._program.shop.tz).month
 
@@ -96,13 +102,19 @@ class OutboxService:
         now = self._clock()
         async with self._reader() as uow:
             return await uow.outbox.count_audience(
-                audience_filter(audience, now=now, month=self._month(now), promotional=promotional)
+                audience_filter(
+                    audience, now=now, month=self._month(now), promotional=promotional, tiers=self._tiers()
+                )
             )
 
     async def start_campaign_in(self, uow: UnitOfWork, campaign: Campaign, now: datetime) -> int:
         """Queue a campaign's audience inside the caller's transaction; returns how many rows."""
         where = audience_filter(
-            Audience.decode(campaign.audience), now=now, month=self._month(now), promotional=campaign.promotional
+            Audience.decode(campaign.audience),
+            now=now,
+            month=self._month(now),
+            promotional=campaign.promotional,
+            tiers=self._tiers(),
         )
         queued = await uow.outbox.enqueue(campaign.id, where, now)
         campaign.status, campaign.started_at = "sending", now
@@ -137,7 +149,14 @@ class OutboxService:
     async def content(self, campaign_id: int) -> Content | None:
         async with self._reader() as uow:
             campaign = await uow.outbox.campaign(campaign_id)
-            return None if campaign is None else content_of(campaign)
+            if campaign is None:
+                return None
+            content = content_of(campaign)
+            if campaign.survey_id is not None:
+                survey = await uow.surveys.get(campaign.survey_id)
+                if survey is not None:
+                    content = replace(content, reward_points=survey.reward_points)
+            return content
 
     async def next_jobs(self, limit: int, after_id: int = 0) -> list[Job]:
         """Due rows in order. Rows whose customer opted out or became unreachable since they

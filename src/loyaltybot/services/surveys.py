@@ -6,14 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from html import escape
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from loyaltybot.config import Program
-from loyaltybot.db.feedback import invitees_query
-from loyaltybot.db.models import Customer, LedgerEntry, Survey, SurveyAnswer, SurveyQuestion
+from loyaltybot.db.feedback import invitee_conditions, invitees_query
+from loyaltybot.db.models import Campaign, Customer, LedgerEntry, Survey, SurveyAnswer, SurveyQuestion
 from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
 from loyaltybot.domain import metrics
 from loyaltybot.domain.lots import add_months
@@ -78,6 +79,7 @@ class SurveySummary:
     recurrence: str
     audience: str
     ends_at: datetime | None
+    tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class SurveyResults:
     started: int
     completed: int
     questions: tuple[QuestionResult, ...]
+    invited: int = 0  # invitations queued through the outbox, every period
+    invitations_sent: int = 0  # … of which Telegram accepted
 
 
 def _options(question: SurveyQuestion) -> list[Bilingual]:
@@ -113,9 +117,12 @@ def _is_open(survey: Survey, now: datetime) -> bool:
     return survey.closed_at is None and survey.starts_at <= now and (survey.ends_at is None or survey.ends_at > now)
 
 
-def _in_audience(survey: Survey, customer: Customer, now: datetime) -> bool:
+def _in_audience(survey: Survey, customer: Customer, now: datetime, program: Program) -> bool:
     if survey.audience == "recent":
         return customer.last_visit_at is not None and customer.last_visit_at >= now - timedelta(days=survey.recent_days)
+    if survey.audience == "tier":
+        # The customer's tier as the program reads it: NULL or a retired code is the first tier.
+        return program.tiers.level(customer.tier).code == survey.tier
     return True
 
 
@@ -141,12 +148,19 @@ class SurveyService:
         if not (await self._staff.role_of(actor)).is_owner:
             raise NotAllowed()
 
+    def _tier_codes(self) -> list[str]:
+        return [level.code for level in self._program.tiers.levels]
+
     def _period(self, survey: Survey, now: datetime) -> str:
         return survey_period(survey.recurrence, now, self._program.shop.tz)
 
     # ------------------------------------------------------------------ owner
     def parse(self, text: str) -> SurveyDraft:
-        return parse_survey_definition(text, max_reward=self._program.feedback.max_survey_reward_points)
+        return parse_survey_definition(
+            text,
+            max_reward=self._program.feedback.max_survey_reward_points,
+            tiers=[level.code for level in self._program.tiers.levels],
+        )
 
     async def create(self, actor: int, draft: SurveyDraft) -> int:
         await self._require_owner(actor)
@@ -158,6 +172,7 @@ class SurveyService:
                 reward_points=draft.reward_points,
                 audience=draft.audience,
                 recent_days=draft.recent_days,
+                tier=draft.tier,
                 recurrence=draft.recurrence,
                 starts_at=now,
                 ends_at=now + timedelta(days=draft.days) if draft.days else None,
@@ -178,9 +193,71 @@ class SurveyService:
                 for index, q in enumerate(draft.questions)
             ]
             await uow.surveys.add(survey, questions)
-            await uow.audit.record(actor=actor, action="survey.created", now=now, details={"survey": survey.id})
+            invited = await self._invite_in(uow, survey, now)
+            await uow.audit.record(
+                actor=actor, action="survey.created", now=now, details={"survey": survey.id, "invited": invited or 0}
+            )
             await uow.commit()
             return survey.id
+
+    # ------------------------------------------------------------------ invitations
+    async def _invite_in(self, uow: UnitOfWork, survey: Survey, now: datetime) -> int | None:
+        """Queue the survey's invitations for its current period inside the caller's
+        transaction: one campaign keyed `survey:<id>:<period>` and one INSERT … SELECT of the
+        invitees into its deliveries. None if this period's campaign already exists.
+
+        An invitation to earn points for feedback is marketing: the campaign is promotional,
+        so it reaches only customers who opted in and carries the one-tap opt-out."""
+        period = self._period(survey, now)
+        key = f"survey:{survey.id}:{period}"
+        if await uow.outbox.campaign_by_key(key) is not None:
+            return None
+        campaign = await uow.outbox.add_campaign(
+            Campaign(
+                key=key,
+                kind="survey",
+                promotional=True,
+                status="sending",
+                audience="survey",
+                text_en=escape(survey.title_en),
+                text_ms=escape(survey.title_ms),
+                button_kind="survey",
+                survey_id=survey.id,
+                created_by=survey.created_by,
+                created_at=now,
+                started_at=now,
+                total=0,
+            )
+        )
+        where = invitee_conditions(survey, period, now, tiers=self._tier_codes())
+        queued = await uow.outbox.enqueue(campaign.id, where, now)
+        campaign.total = queued
+        if queued == 0:
+            campaign.status, campaign.finished_at = "done", now
+        return queued
+
+    async def invite_due_surveys(self, now: datetime | None = None) -> int:
+        """The periodic job: every open monthly survey whose current month has no invitation
+        campaign yet gets one. Idempotent (the campaign key): a rerun queues nothing.
+        Returns how many invitations were queued."""
+        now = now or self._clock()
+        async with self._reader() as uow:
+            due = [survey.id for survey in await uow.surveys.open_surveys(now) if survey.recurrence == "monthly"]
+        queued = 0
+        for survey_id in due:
+            try:
+                async with self._writer() as uow:
+                    survey = await uow.surveys.get(survey_id)
+                    if survey is None or not _is_open(survey, now):
+                        continue
+                    count = await self._invite_in(uow, survey, now)
+                    if count is None:
+                        continue
+                    await uow.commit()
+                    queued += count
+            except IntegrityError:  # a concurrent run created this period's campaign first
+                continue
+        return queued
 
     async def close(self, actor: int, survey_id: int) -> None:
         await self._require_owner(actor)
@@ -189,6 +266,7 @@ class SurveyService:
             if await uow.surveys.get(survey_id) is None:
                 raise SurveyNotFound()
             await uow.surveys.close(survey_id, now)
+            await uow.outbox.cancel_survey_invitations(survey_id, now)
             await uow.audit.record(actor=actor, action="survey.closed", now=now, details={"survey": survey_id})
             await uow.commit()
 
@@ -209,6 +287,7 @@ class SurveyService:
             recurrence=survey.recurrence,
             audience=survey.audience,
             ends_at=survey.ends_at,
+            tier=survey.tier,
         )
 
     async def results(self, actor: int, survey_id: int, language: str) -> SurveyResults:
@@ -222,6 +301,7 @@ class SurveyService:
             started, completed = await uow.surveys.response_counts(survey_id)
             stats = await uow.surveys.question_stats(survey_id)
             texts = await uow.surveys.latest_texts(survey_id, self.TEXTS_SHOWN * max(1, len(questions)))
+            invited, invitations_sent = await uow.outbox.survey_invitations(survey_id)
         results = []
         for question in questions:
             entry = stats.get(question.id, {"scores": {}, "choices": {}})
@@ -259,7 +339,14 @@ class SurveyService:
                     texts=own_texts,
                 )
             )
-        return SurveyResults(self._summary(survey, completed, language, now), started, completed, tuple(results))
+        return SurveyResults(
+            self._summary(survey, completed, language, now),
+            started,
+            completed,
+            tuple(results),
+            invited=invited,
+            invitations_sent=invitations_sent,
+        )
 
     async def results_csv(self, actor: int, survey_id: int) -> bytes:
         """Every answer, one row each; customers by internal id only (no personal data)."""
@@ -306,7 +393,9 @@ class SurveyService:
                 raise SurveyNotFound()
             if not _is_open(survey, now):
                 return []
-            rows = await uow.session.execute(invitees_query(survey, self._period(survey, now), now))
+            rows = await uow.session.execute(
+                invitees_query(survey, self._period(survey, now), now, tiers=self._tier_codes())
+            )
             return [(int(r[0]), int(r[1])) for r in rows]
 
     # ------------------------------------------------------------------ customer
@@ -321,7 +410,7 @@ class SurveyService:
         now = self._clock()
         async with self._reader() as uow:
             customer = await self._customer(uow, telegram_id)
-            surveys = [s for s in await uow.surveys.open_surveys(now) if _in_audience(s, customer, now)]
+            surveys = [s for s in await uow.surveys.open_surveys(now) if _in_audience(s, customer, now, self._program)]
             periods = sorted({self._period(s, now) for s in surveys})
             responses = await uow.surveys.responses_of(customer.id, [s.id for s in surveys], periods)
             offers = []
@@ -340,7 +429,7 @@ class SurveyService:
         survey = await uow.surveys.get(survey_id)
         if survey is None:
             raise SurveyNotFound()
-        if not _is_open(survey, now) or not _in_audience(survey, customer, now):
+        if not _is_open(survey, now) or not _in_audience(survey, customer, now, self._program):
             raise SurveyNotOpen()
         return survey
 

@@ -31,12 +31,14 @@ from loyaltybot.bot.callbacks import AdminCb, BroadcastCb, PromoCb
 from loyaltybot.bot.filters import IsOwner, IsRegistered
 from loyaltybot.bot.promotions import (
     audience_label,
+    tier_name,
     cancel_keyboard,
     message_keyboard,
     status_label,
     tally_lines,
     when_text,
 )
+from loyaltybot.config import TiersSection
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.outbox import (
     AUDIENCE_KINDS,
@@ -113,6 +115,15 @@ def _to_draft(draft: dict[str, Any]) -> Draft:
     )
 
 
+def _tier_keyboard(tiers: TiersSection) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=tier_name(tiers, level.code), callback_data=BroadcastCb(action="tier_" + level.code).pack())]
+            for level in tiers.levels
+        ]
+    )
+
+
 def _audience_keyboard() -> InlineKeyboardMarkup:
     def button(text: str, kind: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(text=text, callback_data=BroadcastCb(action="aud_" + kind).pack())
@@ -123,7 +134,7 @@ def _audience_keyboard() -> InlineKeyboardMarkup:
             [button(_("English"), "en"), button(_("Bahasa Melayu"), "ms")],
             [button(_("Birthday this month"), "birthday")],
             [button(_("Inactive for N days"), "inactive"), button(_("Joined in the last N days"), "joined")],
-            [button(_("Balance at least X points"), "balance")],
+            [button(_("Balance at least X points"), "balance"), button(_("A tier"), "tier")],
         ]
     )
 
@@ -220,7 +231,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
             "🔘 Button: {button}\n\n"
             "The preview above is exactly what customers will see."
         ).format(
-            audience=audience_label(audience),
+            audience=audience_label(audience, services.program.tiers),
             count=count,
             malay=_("yes") if draft.get("text_ms") else _("no (everyone gets the same text)"),
             button=button,
@@ -404,6 +415,9 @@ def build_owner_router(*, i18n: I18n) -> Router:
         await query.answer()
         if not isinstance(query.message, Message):
             return
+        if kind == "tier":
+            await query.message.edit_text(_("🏅 Which tier?"), reply_markup=_tier_keyboard(services.program.tiers))
+            return
         if AUDIENCE_KINDS[kind]:
             draft["pending_audience"] = kind
             await save(state, draft)
@@ -416,6 +430,21 @@ def build_owner_router(*, i18n: I18n) -> Router:
             await query.message.edit_text(prompt)
             return
         draft["audience"] = Audience(kind).encode()
+        await save(state, draft)
+        await show_menu(query.message, identity, services, draft, edit=True)
+
+    @router.callback_query(BroadcastCb.filter(F.action.startswith("tier_")))
+    async def set_tier_audience(
+        query: CallbackQuery, callback_data: BroadcastCb, state: FSMContext, identity: Identity, services: Services
+    ) -> None:
+        draft = await draft_of(state)
+        if draft is None:
+            return await no_draft(query)
+        code = callback_data.action.removeprefix("tier_")
+        await query.answer()
+        if code not in {level.code for level in services.program.tiers.levels} or not isinstance(query.message, Message):
+            return
+        draft["audience"] = Audience("tier", tier=code).encode()
         await save(state, draft)
         await show_menu(query.message, identity, services, draft, edit=True)
 
@@ -574,7 +603,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
         for item in summaries:
             when = item.scheduled_at if item.status == "scheduled" else (item.started_at or item.created_at)
             head = _("<b>#{id}</b> · {status} · {when}\n👥 {audience}").format(
-                id=item.id, status=status_label(item.status), when=when_text(when, tz), audience=audience_label(item.audience)
+                id=item.id, status=status_label(item.status), when=when_text(when, tz), audience=audience_label(item.audience, services.program.tiers)
             )
             blocks.append(head if item.status == "scheduled" else head + "\n" + tally_lines(item.tally))
             if item.status in ("scheduled", "sending"):

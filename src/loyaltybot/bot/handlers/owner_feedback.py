@@ -21,7 +21,9 @@ from aiogram.utils.i18n import gettext as _
 from loyaltybot.bot.callbacks import AdminCb, OwnerSurveyCb, StatsCb, SuggestionCb
 from loyaltybot.bot.feedback_texts import decimal, feedback_error_text, fit_message, percent
 from loyaltybot.bot.filters import IsOwner
+from loyaltybot.bot.promotions import tier_name
 from loyaltybot.bot.texts import error_text, local_time, name
+from loyaltybot.config import TiersSection
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.metrics import trend
 from loyaltybot.domain.surveys import SurveyDraft
@@ -123,7 +125,7 @@ def survey_line(summary: SurveySummary) -> str:
     return _("{title} · {status} · {count} completed").format(title=summary.title, status=status, count=summary.completed)
 
 
-def results_text(results: SurveyResults) -> str:
+def results_text(results: SurveyResults, tiers: TiersSection) -> str:
     summary = results.summary
     lines = [
         _("📋 <b>{title}</b> · {status}").format(
@@ -132,10 +134,17 @@ def results_text(results: SurveyResults) -> str:
         _("Reward: {points} points · {recurrence} · audience: {audience}").format(
             points=summary.reward_points,
             recurrence=_("monthly") if summary.recurrence == "monthly" else _("one-off"),
-            audience=_("recent visitors") if summary.audience == "recent" else _("all customers"),
+            audience=_("recent visitors")
+            if summary.audience == "recent"
+            else _("tier {tier}").format(tier=name(tier_name(tiers, summary.tier)))
+            if summary.audience == "tier" and summary.tier
+            else _("all customers"),
         ),
         _("Responses: {completed} completed, {started} started").format(
             completed=results.completed, started=results.started
+        ),
+        _("✉️ Invitations: {invited} queued, {sent} delivered").format(
+            invited=results.invited, sent=results.invitations_sent
         ),
     ]
     for question in results.questions:
@@ -161,7 +170,7 @@ def results_text(results: SurveyResults) -> str:
     return fit_message(lines)
 
 
-def draft_preview(draft: SurveyDraft, language: str) -> str:
+def draft_preview(draft: SurveyDraft, language: str, tiers: TiersSection) -> str:
     kinds = {
         "rating": _("rating 1–5"),
         "nps": _("NPS 0–10"),
@@ -175,6 +184,8 @@ def draft_preview(draft: SurveyDraft, language: str) -> str:
             recurrence=_("monthly") if draft.recurrence == "monthly" else _("one-off"),
             audience=_("visitors of the last {days} days").format(days=draft.recent_days)
             if draft.audience == "recent"
+            else _("tier {tier}").format(tier=name(tiers.level(draft.tier).name.get(language)))
+            if draft.audience == "tier"
             else _("all customers"),
         ),
         _("Open for {days} days").format(days=draft.days) if draft.days else _("Open until you close it"),
@@ -313,7 +324,7 @@ def build_router(*, i18n: I18n) -> Router:
             await query.message.answer(text, reply_markup=keyboard)
 
     @router.callback_query(OwnerSurveyCb.filter(F.action == "new"))
-    async def new_survey(query: CallbackQuery, state: FSMContext) -> None:
+    async def new_survey(query: CallbackQuery, state: FSMContext, services: Services) -> None:
         await query.answer()
         await state.set_state(OwnerForm.survey_definition)
         if isinstance(query.message, Message):
@@ -322,10 +333,11 @@ def build_router(*, i18n: I18n) -> Router:
                     "📝 Send the whole survey in one message, one line each, English | Malay for every text. "
                     "Question kinds: <code>rating</code> (1–5), <code>nps</code> (0–10), <code>choice</code> "
                     "(options on the next lines, starting with “-”) and <code>text</code>; add “?” after the kind "
-                    "for an optional question. <code>audience</code> is <code>all</code> or <code>recent 30</code> "
-                    "(visited in 30 days); <code>repeat</code> is <code>once</code> or <code>monthly</code>. "
+                    "for an optional question. <code>audience</code> is <code>all</code>, <code>recent 30</code> "
+                    "(visited in 30 days) or <code>tier CODE</code> (one of: {tiers}); "
+                    "<code>repeat</code> is <code>once</code> or <code>monthly</code>. "
                     "Copy and edit this example:"
-                )
+                ).format(tiers=", ".join(f"<code>{level.code}</code>" for level in services.program.tiers.levels))
                 + f"\n\n<pre>{name(SURVEY_TEMPLATE)}</pre>"
             )
 
@@ -339,7 +351,7 @@ def build_router(*, i18n: I18n) -> Router:
             return
         await state.update_data(definition=message.text)
         await message.answer(
-            draft_preview(draft, language(identity)),
+            draft_preview(draft, language(identity), services.program.tiers),
             reply_markup=InlineKeyboardMarkup(
                 inline_keyboard=[
                     [
@@ -369,7 +381,10 @@ def build_router(*, i18n: I18n) -> Router:
         await query.answer()
         await replace(
             query,
-            _("✅ Survey created and open: customers see it in /surveys."),
+            _(
+                "✅ Survey created and open: customers see it in /surveys. Invitations are on their way to "
+                "the customers in its audience who accept promotions; its results screen shows how many."
+            ),
             InlineKeyboardMarkup(
                 inline_keyboard=[
                     [InlineKeyboardButton(text=_("📋 Results"), callback_data=OwnerSurveyCb(action="show", survey=survey_id).pack())]
@@ -402,9 +417,9 @@ def build_router(*, i18n: I18n) -> Router:
         if not isinstance(query.message, Message):
             return
         if callback_data.action == "close":
-            await replace(query, results_text(results), results_keyboard(results))
+            await replace(query, results_text(results, services.program.tiers), results_keyboard(results))
         else:
-            await query.message.answer(results_text(results), reply_markup=results_keyboard(results))
+            await query.message.answer(results_text(results, services.program.tiers), reply_markup=results_keyboard(results))
 
     @router.callback_query(OwnerSurveyCb.filter(F.action == "csv"))
     async def survey_csv(query: CallbackQuery, callback_data: OwnerSurveyCb, identity: Identity, services: Services) -> None:
