@@ -26,6 +26,7 @@ from aiohttp import web
 from loyaltybot.bot import commands
 from loyaltybot.bot.dispatcher import build_dispatcher
 from loyaltybot.bot.i18n import build_i18n
+from loyaltybot.bot.responses import pin_response_models
 from loyaltybot.bot.storage import ServiceStorage
 from loyaltybot.config import ConfigError, Program, Settings, load_program
 from loyaltybot.db.engine import Database, create_database
@@ -35,14 +36,19 @@ from loyaltybot.delivery.sender import Sender
 from loyaltybot.domain.roles import Role
 from loyaltybot.scheduler.jobs import build_scheduler
 from loyaltybot.services.broadcasts import BroadcastService
+from loyaltybot.services.activity import ActivityService
 from loyaltybot.services.clock import Clock, system_clock
 from loyaltybot.services.container import Services
 from loyaltybot.services.conversations import ConversationService
+from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.outbox import OutboxService
+from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.team import TeamService
 from loyaltybot.web.server import build_web_app
 
 log = logging.getLogger("loyaltybot")
@@ -116,12 +122,26 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         broadcasts=BroadcastService(
             writer=writer, reader=reader, outbox=outbox, staff=staff, program=program, clock=clock
         ),
+        counter=CounterService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        team=TeamService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        activity=ActivityService(reader=reader, program=program, owner_ids=owner_ids, clock=clock),
+        rewards=RewardService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
+        loyalty=LoyaltyService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 
 
 def build_bot(settings: Settings) -> Bot:
     token = settings.require_bot_token()
+    pin_response_models()
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)) if settings.bot_api_url else None
     return Bot(token=token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 

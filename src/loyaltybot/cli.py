@@ -1,4 +1,4 @@
-"""`loyaltybot` command line: run, db upgrade, staff, export, backup."""
+"""`loyaltybot` command line: run, db upgrade, staff, jobs, export, backup."""
 
 from __future__ import annotations
 
@@ -158,6 +158,35 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from loyaltybot.services.jobs import JOBS, as_of_for, run_job
+
+    if args.jobs_command == "list":
+        for job in JOBS.values():
+            print(f"{job.name}\t{job.description}")
+        return 0
+    if args.name not in JOBS:
+        print(f"unknown job {args.name!r}; known: {', '.join(JOBS)}", file=sys.stderr)
+        return 2
+    day = None
+    if args.date:
+        from datetime import date
+
+        try:
+            day = date.fromisoformat(args.date)
+        except ValueError:
+            print(f"--date {args.date!r}: use YYYY-MM-DD", file=sys.stderr)
+            return 2
+
+    async def go(core: Any) -> str:
+        services = core.services
+        as_of = as_of_for(day, services.clock(), core.program.shop.tz)
+        return await run_job(args.name, services, as_of)
+
+    print(f"{args.name}: {asyncio.run(_with_core(go))}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -187,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(func=cmd_staff)
     lst = staff_sub.add_parser("list", help="list owners and staff")
     lst.set_defaults(func=cmd_staff)
+
+    jobs = sub.add_parser("jobs", help="maintenance jobs (the scheduler runs them daily)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_list = jobs_sub.add_parser("list", help="list the jobs")
+    jobs_list.set_defaults(func=cmd_jobs)
+    jobs_run = jobs_sub.add_parser("run", help="run one job now")
+    jobs_run.add_argument("name", help="the job's name (see `loyaltybot jobs list`)")
+    jobs_run.add_argument("--date", help="act as of the end of this day (YYYY-MM-DD, shop time zone); default now")
+    jobs_run.set_defaults(func=cmd_jobs)
 
     export = sub.add_parser("export", help="export customers and the ledger as JSON")
     export.add_argument("output", nargs="?", default="-", help="file to write (default: standard output)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loyaltybot.domain.tiers import Tier, TierLadder
 
 LANGUAGES = ("en", "ms")
 
@@ -163,6 +166,117 @@ class StampsSection(_Section):
         return timedelta(hours=self.min_interval_hours)
 
 
+class SaleSection(_Section):
+    validity_minutes: int = Field(10, ge=1, le=24 * 60)
+
+    @property
+    def validity(self) -> timedelta:
+        return timedelta(minutes=self.validity_minutes)
+
+
+class StaffSection(_Section):
+    invite_validity_hours: int = Field(24, ge=1, le=24 * 30)
+
+    @property
+    def invite_validity(self) -> timedelta:
+        return timedelta(hours=self.invite_validity_hours)
+
+
+class ActivitySection(_Section):
+    # The owner's activity view flags a customer with more claims than this in one day,
+    # and a staff member crediting the same customer more than this many times a day.
+    claims_per_day_threshold: int = Field(5, ge=1, le=1000)
+    same_customer_threshold: int = Field(3, ge=1, le=1000)
+
+
+class TierLevel(_Section):
+    """One rung of the tier ladder: reached with ``min_spend`` (whole currency units) in the window."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")
+    name: LocalizedText
+    min_spend: int = Field(ge=0, le=10_000_000)
+    multiplier: Decimal = Field(Decimal("1"), ge=1, le=10, decimal_places=2)
+    perks: LocalizedText = LocalizedText(en="", ms="")
+
+
+def _default_tiers() -> list[TierLevel]:
+    return [
+        TierLevel(
+            code="bronze",
+            name=LocalizedText(en="Bronze", ms="Gangsa"),
+            min_spend=0,
+            multiplier=Decimal("1"),
+            perks=LocalizedText(en="Points on every purchase", ms="Mata untuk setiap pembelian"),
+        ),
+        TierLevel(
+            code="silver",
+            name=LocalizedText(en="Silver", ms="Perak"),
+            min_spend=500,
+            multiplier=Decimal("1.25"),
+            perks=LocalizedText(en="1.25× points on every purchase", ms="1.25× mata untuk setiap pembelian"),
+        ),
+        TierLevel(
+            code="gold",
+            name=LocalizedText(en="Gold", ms="Emas"),
+            min_spend=1500,
+            multiplier=Decimal("1.5"),
+            perks=LocalizedText(
+                en="1.5× points on every purchase and Gold-only rewards",
+                ms="1.5× mata untuk setiap pembelian dan ganjaran khas Emas",
+            ),
+        ),
+    ]
+
+
+class TiersSection(_Section):
+    """Tiers from spend in the rolling window (not from the points balance)."""
+
+    window_months: int = Field(12, ge=1, le=60)
+    levels: list[TierLevel] = Field(default_factory=_default_tiers, min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _valid_ladder(self) -> TiersSection:
+        TierLadder(Tier(level.code, level.min_spend * 100, level.multiplier) for level in self.levels)
+        return self
+
+    @property
+    def ladder(self) -> TierLadder:
+        return TierLadder(Tier(level.code, level.min_spend * 100, level.multiplier) for level in self.levels)
+
+    def level(self, code: str | None) -> TierLevel:
+        """The stored tier code's level; an unknown or missing code (the ladder changed) is the first tier."""
+        for level in self.levels:
+            if level.code == code:
+                return level
+        return self.levels[0]
+
+    def rank(self, code: str | None) -> int:
+        for index, level in enumerate(self.levels):
+            if level.code == code:
+                return index
+        return 0
+
+
+class RewardsSection(_Section):
+    redemption_validity_minutes: int = Field(15, ge=1, le=24 * 60)
+
+    @property
+    def redemption_validity(self) -> timedelta:
+        return timedelta(minutes=self.redemption_validity_minutes)
+
+
+class VouchersSection(_Section):
+    welcome_enabled: bool = True
+    welcome: LocalizedText = LocalizedText(
+        en="10% off your first purchase", ms="Diskaun 10% untuk pembelian pertama"
+    )
+    welcome_validity_days: int = Field(30, ge=1, le=3650)
+
+    @property
+    def welcome_validity(self) -> timedelta:
+        return timedelta(days=self.welcome_validity_days)
+
+
 class PrivacySection(_Section):
     notice_version: str = Field("2026-11", min_length=1, max_length=32)
 
@@ -175,6 +289,12 @@ class Program(_Section):
     points: PointsSection = PointsSection()
     stamps: StampsSection = StampsSection()
     privacy: PrivacySection = PrivacySection()
+    sale: SaleSection = SaleSection()
+    staff: StaffSection = StaffSection()
+    activity: ActivitySection = ActivitySection()
+    tiers: TiersSection = TiersSection()
+    rewards: RewardsSection = RewardsSection()
+    vouchers: VouchersSection = VouchersSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> Program:

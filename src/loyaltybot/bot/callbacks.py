@@ -54,3 +54,51 @@ class BroadcastCb(CallbackData, prefix="bc"):
 
     action: str
     id: int = 0
+class SaleCb(CallbackData, prefix="sale"):
+    action: str  # "cancel"
+
+
+class MemberCb(CallbackData, prefix="mem"):
+    """Staff actions on a scanned member card; `key` is the card's member key (re-checked)."""
+
+    action: str  # "buy" | "stamp" | "cancel"
+    key: str
+
+
+class InviteCb(CallbackData, prefix="inv"):
+    action: str  # "yes" | "no"
+    token: str
+
+
+class StaffCb(CallbackData, prefix="stf"):
+    action: str  # "invite" | "remove" | "remove_yes" | "remove_no"
+    id: int = 0
+
+
+class RewardCb(CallbackData, prefix="rw"):
+    """A customer's actions in /rewards; `id` is a reward (redeem) or a redemption (show, cancel)."""
+
+    action: str  # "redeem" | "show" | "cancel"
+    id: int
+
+
+class RedeemCb(CallbackData, prefix="rdm"):
+    """Staff confirming a scanned redemption; `code` is re-checked by the service."""
+
+    action: str  # "confirm"
+    code: str
+
+
+class VoucherCb(CallbackData, prefix="vch"):
+    """`use` (staff, `code` is the voucher id) or `show` (customer, `code` is the signed payload)."""
+
+    action: str
+    code: str
+
+
+class CatalogueCb(CallbackData, prefix="cat"):
+    """The owner's catalogue in /admin → Rewards."""
+
+    action: str  # "new" | "open" | "edit" | "pause" | "resume" | "skip" | "tier" | "list"
+    id: int = 0
+    field: str = ""

@@ -29,8 +29,10 @@ CUSTOMER_COMMANDS = (
     ("privacy", N_("My data and privacy")),
     ("help", N_("Help")),
 )
-STAFF_COMMANDS: tuple[tuple[str, str], ...] = ()
+STAFF_COMMANDS: tuple[tuple[str, str], ...] = (("sale", N_("New sale QR code")),)
 OWNER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("admin", N_("Admin: activity, staff, rewards")),
+    ("staff", N_("Staff: invite, list, remove")),
     ("broadcast", N_("New broadcast to customers")),
     ("broadcasts", N_("Broadcasts: scheduled and past, with results")),
 )

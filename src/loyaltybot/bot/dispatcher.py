@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
-from loyaltybot.bot.handlers import broadcast, customer, fallback, registration
+from loyaltybot.bot.handlers import broadcast, counter, customer, fallback, owner, registration, rewards
 from loyaltybot.bot.i18n import LocaleMiddleware
 from loyaltybot.bot.middlewares import IdentityMiddleware
 from loyaltybot.services.container import Services
@@ -20,13 +20,19 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
     dispatcher.update.outer_middleware(IdentityMiddleware(services.staff))
     LocaleMiddleware(i18n).setup(dispatcher)
 
-    links = DeepLinks(services)
+    links = DeepLinks(services, i18n=i18n)
     dispatcher.include_routers(
         fallback.build_group_router(bot_username=bot_username),
         broadcast.build_owner_router(i18n=i18n),
         broadcast.build_promotions_router(),
         registration.build_router(i18n=i18n, links=links),
+        owner.build_router(i18n=i18n, bot_username=bot_username),
+        owner.build_invite_router(i18n=i18n),
+        rewards.build_owner_router(i18n=i18n),  # before counter: a reward's photo is not a QR to decode
+        rewards.build_staff_router(i18n=i18n),
+        counter.build_router(i18n=i18n, links=links, bot_username=bot_username),
         customer.build_help_router(i18n=i18n),
+        rewards.build_customer_router(i18n=i18n, bot_username=bot_username),
         customer.build_router(i18n=i18n, bot_username=bot_username),
         fallback.build_fallback_router(),
     )

@@ -32,8 +32,10 @@ class ServiceStorage(BaseStorage):
         return name, cached[0], cached[1]
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        name, _, data = await self._load(key)
+        name, current, data = await self._load(key)
         value = state.state if isinstance(state, State) else state
+        if value == current:
+            return  # unchanged (e.g. clearing an idle conversation): no write transaction
         await self._conversations.save(name, value, data)
         self._cache[name] = (value, data)
 
@@ -42,8 +44,10 @@ class ServiceStorage(BaseStorage):
         return state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        name, state, _ = await self._load(key)
+        name, state, current = await self._load(key)
         new_data = copy.deepcopy(dict(data))
+        if new_data == current:
+            return
         await self._conversations.save(name, state, new_data)
         self._cache[name] = (state, new_data)
 

@@ -56,6 +56,8 @@ class Customer(Base):
     last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Tier code from spend in the rolling window (program `[tiers]`); NULL is the first tier.
+    tier: Mapped[str | None] = mapped_column(String(16))
 
 
 class StaffMember(Base):
@@ -217,3 +219,102 @@ class Delivery(Base):
 # Segment filters of broadcasts (declared here so the customers table itself stays untouched).
 Index("ix_customers_marketing_status", Customer.marketing_opt_in, Customer.status)
 Index("ix_customers_joined_at", Customer.joined_at)
+
+
+class Voucher(Base):
+    """A reward the customer holds (a full stamp card, later birthday and festival offers)."""
+
+    __tablename__ = "vouchers"
+    __table_args__ = (Index("ix_vouchers_customer_used", "customer_id", "used_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title_en: Mapped[str] = mapped_column(String(255))
+    title_ms: Mapped[str] = mapped_column(String(255))
+    # Random id for the voucher's own QR code (a `v_` payload) when it is redeemed at the counter.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    # What issued it, e.g. the ledger key of the claim that filled the card: one voucher per card.
+    source_key: Mapped[str | None] = mapped_column(String(96), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PointLot(Base):
+    """Points of one earn, spendable until `expires_at`; FIFO by expiry. Sum of `remaining` == balance."""
+
+    __tablename__ = "point_lots"
+    __table_args__ = (
+        CheckConstraint("remaining >= 0", name="remaining_not_negative"),
+        CheckConstraint("remaining <= points", name="remaining_within_points"),
+        Index("ix_point_lots_customer_expires", "customer_id", "expires_at"),
+        Index("ix_point_lots_expires_open", "expires_at", "remaining"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"))
+    # The ledger entry that earned the points (NULL for balances carried over by the migration).
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("ledger.id", ondelete="RESTRICT"))
+    points: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    earned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # NULL: never expires (the program's points.expiry_months = 0).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Reward(Base):
+    """An item of the owner's catalogue. `reserved` counts pending and confirmed redemptions."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (
+        CheckConstraint("cost > 0", name="cost_positive"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("stock IS NULL OR reserved <= stock", name="stock_not_oversold"),
+        Index("ix_rewards_active", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name_en: Mapped[str] = mapped_column(String(128))
+    name_ms: Mapped[str] = mapped_column(String(128))
+    description_en: Mapped[str] = mapped_column(String(1000), default="")
+    description_ms: Mapped[str] = mapped_column(String(1000), default="")
+    cost: Mapped[int] = mapped_column(Integer)
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    stock: Mapped[int | None] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    per_customer_limit: Mapped[int | None] = mapped_column(Integer)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    min_tier: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Redemption(Base):
+    """A reward reserved by a customer: pending -> confirmed | cancelled | expired, each once."""
+
+    __tablename__ = "redemptions"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'confirmed', 'cancelled', 'expired')", name="status_known"),
+        Index("ix_redemptions_customer_reward", "customer_id", "reward_id", "status"),
+        Index("ix_redemptions_status_expires", "status", "expires_at"),
+        Index("ix_redemptions_reward_status", "reward_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reward_id: Mapped[int] = mapped_column(ForeignKey("rewards.id", ondelete="RESTRICT"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"))
+    # Random id behind the redemption QR (an `r_` payload).
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    points: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # The lots the points came from, as JSON [[lot id, points], ...], so a release restores them exactly.
+    lots: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[int | None] = mapped_column(BigInteger)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.models import (
@@ -16,8 +16,12 @@ from loyaltybot.db.models import (
     ConversationState,
     Customer,
     LedgerEntry,
+    PointLot,
+    Redemption,
+    Reward,
     StaffMember,
     Token,
+    Voucher,
 )
 
 
@@ -63,6 +67,43 @@ class CustomerRepository(_Repository):
         )
         return result.scalar_one_or_none()
 
+    async def by_telegram_id_for_update(self, telegram_id: int) -> Customer | None:
+        """The customer's row, locked until commit (PostgreSQL; SQLite writers are serialized anyway)."""
+        return (
+            await self.session.execute(select(Customer).where(Customer.telegram_id == telegram_id).with_for_update())
+        ).scalar_one_or_none()
+
+    async def by_member_key_for_update(self, member_key: str) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.member_key == member_key).with_for_update())
+        ).scalar_one_or_none()
+
+    async def credit(self, customer_id: int, *, points: int, stamps: int, visited_at: datetime) -> int | None:
+        """Add points (never below zero) and set the stamp card in one conditional UPDATE; the new balance."""
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, Customer.balance + points >= 0)
+            .values(balance=Customer.balance + points, stamps=stamps, last_visit_at=visited_at)
+            .returning(Customer.balance)
+            .execution_options(synchronize_session=False)
+        )
+        return result.scalar_one_or_none()
+
+    async def by_id_for_update(self, customer_id: int) -> Customer | None:
+        return (
+            await self.session.execute(select(Customer).where(Customer.id == customer_id).with_for_update())
+        ).scalar_one_or_none()
+
+    async def tiers(self) -> Sequence[tuple[int, str | None]]:
+        """(id, stored tier) of every customer not deleted (the daily tier review)."""
+        rows = await self.session.execute(select(Customer.id, Customer.tier).where(Customer.status != "deleted"))
+        return [(int(r[0]), r[1]) for r in rows.all()]
+
+    async def set_tier(self, customer_id: int, tier: str | None) -> None:
+        await self.session.execute(
+            update(Customer).where(Customer.id == customer_id).values(tier=tier).execution_options(synchronize_session=False)
+        )
+
     async def count_active(self) -> int:
         return (
             await self.session.execute(select(func.count()).select_from(Customer).where(Customer.status != "deleted"))
@@ -81,6 +122,17 @@ class StaffRepository(_Repository):
                 select(StaffMember.role).where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
             )
         ).scalar_one_or_none()
+
+    async def identity_of(self, telegram_id: int) -> tuple[str | None, str | None]:
+        """(stored customer language, active staff role) of a Telegram user, in one statement."""
+        language = select(Customer.language).where(Customer.telegram_id == telegram_id).scalar_subquery()
+        role = (
+            select(StaffMember.role)
+            .where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
+            .scalar_subquery()
+        )
+        row = (await self.session.execute(select(language, role))).one()
+        return row[0], row[1]
 
     async def list_active(self) -> Sequence[StaffMember]:
         return (
@@ -138,12 +190,306 @@ class LedgerRepository(_Repository):
             .all()
         )
 
+    async def has_key(self, idempotency_key: str) -> bool:
+        return (
+            await self.session.execute(select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key))
+        ).first() is not None
+
+    async def stamp_state(self, customer_id: int, *, day_start: datetime, day_end: datetime) -> tuple[datetime | None, int]:
+        """(time of the customer's last stamp, stamps given in the shop day [day_start, day_end))."""
+        in_day = and_(LedgerEntry.created_at >= day_start, LedgerEntry.created_at < day_end)
+        row = (
+            await self.session.execute(
+                select(
+                    func.max(LedgerEntry.created_at),
+                    func.coalesce(func.sum(case((in_day, LedgerEntry.stamps_delta), else_=0)), 0),
+                ).where(LedgerEntry.customer_id == customer_id, LedgerEntry.stamps_delta > 0)
+            )
+        ).one()
+        last = row[0]
+        if last is not None and last.tzinfo is None:  # defensive: aggregates may bypass the column type
+            last = last.replace(tzinfo=UTC)
+        return last, int(row[1])
+
+    async def credits_between(self, start: datetime, end: datetime) -> Sequence[tuple[int, int | None, str, int]]:
+        """(customer id, staff id, kind, spend sen or 0) of every purchase or stamp entry in [start, end)."""
+        rows = await self.session.execute(
+            select(
+                LedgerEntry.customer_id,
+                LedgerEntry.staff_telegram_id,
+                LedgerEntry.kind,
+                func.coalesce(LedgerEntry.spend_sen, 0),
+            ).where(
+                LedgerEntry.created_at >= start,
+                LedgerEntry.created_at < end,
+                or_(LedgerEntry.kind == "purchase", LedgerEntry.kind == "stamp"),
+            )
+        )
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows.all()]
+
     async def sum_for_customer(self, customer_id: int) -> int:
         return (
             await self.session.execute(
                 select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(LedgerEntry.customer_id == customer_id)
             )
         ).scalar_one()
+
+    async def spend_since(self, customer_id: int, start: datetime, end: datetime | None = None) -> int:
+        """Sen spent in [start, end): an index range read on (customer_id, created_at)."""
+        conditions = [LedgerEntry.customer_id == customer_id, LedgerEntry.created_at >= start]
+        if end is not None:
+            conditions.append(LedgerEntry.created_at < end)
+        return int(
+            (
+                await self.session.execute(select(func.coalesce(func.sum(LedgerEntry.spend_sen), 0)).where(*conditions))
+            ).scalar_one()
+        )
+
+    async def spend_by_customer(self, start: datetime, end: datetime) -> dict[int, int]:
+        """Sen spent per customer in [start, end] (purchases at the review instant count)."""
+        rows = await self.session.execute(
+            select(LedgerEntry.customer_id, func.coalesce(func.sum(LedgerEntry.spend_sen), 0))
+            .where(LedgerEntry.created_at >= start, LedgerEntry.created_at <= end, LedgerEntry.spend_sen.is_not(None))
+            .group_by(LedgerEntry.customer_id)
+        )
+        return {int(r[0]): int(r[1]) for r in rows.all()}
+
+    async def last_id_for_customer(self, customer_id: int) -> int:
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.max(LedgerEntry.id), 0)).where(LedgerEntry.customer_id == customer_id)
+                )
+            ).scalar_one()
+        )
+
+
+class LotRepository(_Repository):
+    """FIFO point lots. Rows are loaded and changed under the customer's row lock."""
+
+    async def add(self, lot: PointLot) -> PointLot:
+        self.session.add(lot)
+        await self.session.flush()
+        return lot
+
+    async def open_for_customer(self, customer_id: int) -> Sequence[PointLot]:
+        """Lots still holding points, in earn order (the domain sorts them by expiry)."""
+        return (
+            (
+                await self.session.execute(
+                    select(PointLot)
+                    .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
+                    .order_by(PointLot.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def by_ids(self, ids: Sequence[int]) -> Sequence[PointLot]:
+        if not ids:
+            return []
+        return (await self.session.execute(select(PointLot).where(PointLot.id.in_(ids)).order_by(PointLot.id))).scalars().all()
+
+    async def expired_for_customer(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
+        return (
+            (
+                await self.session.execute(
+                    select(PointLot)
+                    .where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.remaining > 0,
+                        PointLot.expires_at.is_not(None),
+                        PointLot.expires_at <= now,
+                    )
+                    .order_by(PointLot.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def customers_with_expired(self, now: datetime) -> Sequence[int]:
+        return (
+            (
+                await self.session.execute(
+                    select(PointLot.customer_id)
+                    .where(PointLot.expires_at.is_not(None), PointLot.expires_at <= now, PointLot.remaining > 0)
+                    .distinct()
+                    .order_by(PointLot.customer_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def soonest_expiry(self, customer_id: int, now: datetime) -> datetime | None:
+        """When the customer's next unexpired points expire: one index range read, no scan in Python."""
+        soonest = (
+            await self.session.execute(
+                select(func.min(PointLot.expires_at)).where(
+                    PointLot.customer_id == customer_id, PointLot.expires_at > now, PointLot.remaining > 0
+                )
+            )
+        ).scalar_one_or_none()
+        if soonest is not None and soonest.tzinfo is None:  # aggregates bypass the column type
+            soonest = soonest.replace(tzinfo=UTC)
+        return soonest
+
+    async def expiring_between(self, customer_id: int, start: datetime, end: datetime) -> int:
+        """Points of lots expiring in (start, end)."""
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.expires_at > start,
+                        PointLot.expires_at < end,
+                    )
+                )
+            ).scalar_one()
+        )
+
+    async def expired_unswept(self, customer_id: int, now: datetime) -> int:
+        """Points still held in lots past their expiry (the sweep has not run yet): a short range read.
+
+        Unexpired points = cached balance - this, without summing the whole history.
+        """
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.expires_at <= now,
+                        PointLot.remaining > 0,
+                    )
+                )
+            ).scalar_one()
+        )
+
+    async def sum_for_customer(self, customer_id: int) -> int:
+        return int(
+            (
+                await self.session.execute(
+                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(PointLot.customer_id == customer_id)
+                )
+            ).scalar_one()
+        )
+
+
+class RewardRepository(_Repository):
+    async def add(self, reward: Reward) -> Reward:
+        self.session.add(reward)
+        await self.session.flush()
+        return reward
+
+    async def get(self, reward_id: int) -> Reward | None:
+        return await self.session.get(Reward, reward_id)
+
+    async def all(self) -> Sequence[Reward]:
+        return (await self.session.execute(select(Reward).order_by(Reward.cost, Reward.id))).scalars().all()
+
+    async def active(self) -> Sequence[Reward]:
+        return (
+            (await self.session.execute(select(Reward).where(Reward.active.is_(True)).order_by(Reward.cost, Reward.id)))
+            .scalars()
+            .all()
+        )
+
+    async def take_one(self, reward_id: int) -> bool:
+        """Reserve one unit unless sold out: one conditional UPDATE, so stock is never oversold."""
+        result = await self.session.execute(
+            update(Reward)
+            .where(
+                Reward.id == reward_id,
+                Reward.active.is_(True),
+                or_(Reward.stock.is_(None), Reward.reserved < Reward.stock),
+            )
+            .values(reserved=Reward.reserved + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def give_back_one(self, reward_id: int) -> None:
+        await self.session.execute(
+            update(Reward)
+            .where(Reward.id == reward_id, Reward.reserved > 0)
+            .values(reserved=Reward.reserved - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class RedemptionRepository(_Repository):
+    async def add(self, redemption: Redemption) -> Redemption:
+        self.session.add(redemption)
+        await self.session.flush()
+        return redemption
+
+    async def by_code(self, code: str) -> Redemption | None:
+        return (await self.session.execute(select(Redemption).where(Redemption.code == code))).scalar_one_or_none()
+
+    async def get(self, redemption_id: int) -> Redemption | None:
+        return await self.session.get(Redemption, redemption_id)
+
+    async def close(self, redemption_id: int, *, status: str, now: datetime, by: int | None = None,
+                    require_unexpired: bool = False, require_expired: bool = False) -> bool:
+        """Move a pending redemption to `status`: only one caller ever wins (conditional UPDATE)."""
+        conditions = [Redemption.id == redemption_id, Redemption.status == "pending"]
+        if require_unexpired:
+            conditions.append(Redemption.expires_at > now)
+        if require_expired:
+            conditions.append(Redemption.expires_at <= now)
+        result = await self.session.execute(
+            update(Redemption)
+            .where(*conditions)
+            .values(status=status, closed_at=now, confirmed_by=by)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def taken_by_customer(self, customer_id: int) -> dict[int, int]:
+        """reward id -> pending and confirmed redemptions of this customer (per-customer limits)."""
+        rows = await self.session.execute(
+            select(Redemption.reward_id, func.count())
+            .where(Redemption.customer_id == customer_id, Redemption.status.in_(("pending", "confirmed")))
+            .group_by(Redemption.reward_id)
+        )
+        return {int(r[0]): int(r[1]) for r in rows.all()}
+
+    async def pending_for_customer(self, customer_id: int, now: datetime) -> Sequence[Redemption]:
+        return (
+            (
+                await self.session.execute(
+                    select(Redemption)
+                    .where(
+                        Redemption.customer_id == customer_id,
+                        Redemption.status == "pending",
+                        Redemption.expires_at > now,
+                    )
+                    .order_by(Redemption.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+    async def expired_pending(self, now: datetime) -> Sequence[tuple[int, int]]:
+        """(redemption id, customer id) of pending redemptions past their expiry."""
+        rows = await self.session.execute(
+            select(Redemption.id, Redemption.customer_id)
+            .where(Redemption.status == "pending", Redemption.expires_at <= now)
+            .order_by(Redemption.id)
+        )
+        return [(int(r[0]), int(r[1])) for r in rows.all()]
+
+    async def counts_by_reward(self) -> dict[int, dict[str, int]]:
+        rows = await self.session.execute(
+            select(Redemption.reward_id, Redemption.status, func.count()).group_by(Redemption.reward_id, Redemption.status)
+        )
+        counts: dict[int, dict[str, int]] = {}
+        for reward_id, status, count in rows.all():
+            counts.setdefault(int(reward_id), {})[str(status)] = int(count)
+        return counts
 
 
 class TokenRepository(_Repository):
@@ -161,6 +507,78 @@ class TokenRepository(_Repository):
             update(Token)
             .where(Token.id == token_id, Token.used_at.is_(None), Token.expires_at > now)
             .values(used_at=now, used_by=used_by)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def claim(self, token_id: str, *, kind: str, used_by: int, now: datetime) -> tuple[int | None, int | None] | None:
+        """Spend a one-time token not issued by `used_by`: (amount_sen, issuer), or None if it cannot be.
+
+        One conditional UPDATE: of any number of concurrent claims exactly one gets the row.
+        """
+        result = await self.session.execute(
+            update(Token)
+            .where(
+                Token.id == token_id,
+                Token.kind == kind,
+                Token.used_at.is_(None),
+                Token.expires_at > now,
+                or_(Token.created_by.is_(None), Token.created_by != used_by),
+            )
+            .values(used_at=now, used_by=used_by)
+            .returning(Token.amount_sen, Token.created_by)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def issued_between(self, kind: str, start: datetime, end: datetime) -> Sequence[tuple[int | None, bool]]:
+        """(issuer, claimed?) of every token of `kind` created in [start, end)."""
+        rows = await self.session.execute(
+            select(Token.created_by, Token.used_at.is_not(None)).where(
+                Token.kind == kind, Token.created_at >= start, Token.created_at < end
+            )
+        )
+        return [(r[0], bool(r[1])) for r in rows.all()]
+
+
+class VoucherRepository(_Repository):
+    async def add(self, voucher: Voucher) -> Voucher:
+        self.session.add(voucher)
+        await self.session.flush()
+        return voucher
+
+    async def active_for_customer(self, customer_id: int, now: datetime) -> Sequence[Voucher]:
+        return (
+            (
+                await self.session.execute(
+                    select(Voucher)
+                    .where(
+                        Voucher.customer_id == customer_id,
+                        Voucher.used_at.is_(None),
+                        or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
+                    )
+                    .order_by(Voucher.issued_at, Voucher.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+
+    async def by_code(self, code: str) -> Voucher | None:
+        return (await self.session.execute(select(Voucher).where(Voucher.code == code))).scalar_one_or_none()
+
+    async def use(self, voucher_id: int, *, used_by: int, now: datetime) -> bool:
+        """Single use: one conditional UPDATE on used_at, whatever the concurrency."""
+        result = await self.session.execute(
+            update(Voucher)
+            .where(
+                Voucher.id == voucher_id,
+                Voucher.used_at.is_(None),
+                or_(Voucher.expires_at.is_(None), Voucher.expires_at > now),
+            )
+            .values(used_at=now, used_by=used_by)
+            .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -185,6 +603,19 @@ class AuditRepository(_Repository):
             )
         )
         await self.session.flush()
+
+    async def between(self, start: datetime, end: datetime, *, prefix: str) -> Sequence[AuditEntry]:
+        return (
+            (
+                await self.session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.created_at >= start, AuditEntry.created_at < end, AuditEntry.action.startswith(prefix))
+                    .order_by(AuditEntry.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     async def for_actor(self, actor: int) -> Sequence[AuditEntry]:
         return (

@@ -19,9 +19,13 @@ from loyaltybot.db.repositories import (
     ConversationRepository,
     CustomerRepository,
     LedgerRepository,
+    LotRepository,
+    RedemptionRepository,
+    RewardRepository,
     SettingsRepository,
     StaffRepository,
     TokenRepository,
+    VoucherRepository,
 )
 
 
@@ -42,6 +46,10 @@ class UnitOfWork:
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.vouchers = VoucherRepository(self.session)
+        self.lots = LotRepository(self.session)
+        self.rewards = RewardRepository(self.session)
+        self.redemptions = RedemptionRepository(self.session)
         return self
 
     async def commit(self) -> None:

@@ -6,12 +6,17 @@ from dataclasses import dataclass
 
 from loyaltybot.config import Program
 from loyaltybot.services.broadcasts import BroadcastService
+from loyaltybot.services.activity import ActivityService
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.conversations import ConversationService
+from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.outbox import OutboxService
+from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
+from loyaltybot.services.team import TeamService
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +29,8 @@ class Services:
     scans: ScanService
     outbox: OutboxService
     broadcasts: BroadcastService
+    counter: CounterService
+    team: TeamService
+    activity: ActivityService
+    rewards: RewardService
+    loyalty: LoyaltyService

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import phonenumbers
 from sqlalchemy.exc import IntegrityError
 
 from loyaltybot.config import LANGUAGES, Program
-from loyaltybot.db.models import Customer
+from loyaltybot.db.models import Customer, Voucher
 from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.birthday import Birthday, parse_birthday
-from loyaltybot.domain.tokens import TokenKind, encode_payload
+from loyaltybot.domain.tiers import rolling_window_start
+from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.errors import ContactNotOwn, NotRegistered, PhoneInvalid, PhoneTaken
 
@@ -67,6 +68,21 @@ class Card:
     stamps: int
     card_size: int
     member_payload: str
+    vouchers: tuple[tuple[str, datetime | None], ...] = ()  # (title in the customer's language, expiry)
+    voucher_payloads: tuple[str, ...] = ()  # the `v_` QR payload of each voucher above, same order
+    tier: TierStatus | None = None
+    next_expiry: tuple[int, datetime] | None = None  # (points, when) of the soonest expiry
+
+
+@dataclass(frozen=True, slots=True)
+class TierStatus:
+    """The customer's tier in their language, and how far the next one is (sen of spend)."""
+
+    name: str
+    perks: str
+    next_name: str | None
+    sen_missing: int
+    percent: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +207,20 @@ class CustomerService:
                     # Lost a race with a concurrent registration; look again.
                     continue
                 await uow.audit.record(actor=telegram_id, action="customer.registered", customer_id=customer.id, now=now)
+                welcome = self._program.vouchers
+                if welcome.welcome_enabled:
+                    await uow.vouchers.add(
+                        Voucher(
+                            customer_id=customer.id,
+                            kind="welcome",
+                            title_en=welcome.welcome.en,
+                            title_ms=welcome.welcome.ms,
+                            code=new_token_id(),
+                            source_key=f"welcome:{customer.id}",
+                            issued_at=now,
+                            expires_at=now + welcome.welcome_validity,
+                        )
+                    )
                 await uow.commit()
                 return Registration(_profile(customer), created=True)
         raise PhoneTaken()
@@ -237,15 +267,55 @@ class CustomerService:
             await uow.commit()
 
     async def card(self, telegram_id: int) -> Card:
+        now = self._clock()
+        tiers = self._program.tiers
+        language = None
         async with self._reader() as uow:
             customer = await self._get(uow, telegram_id)
+            language = customer.language
+            vouchers = await uow.vouchers.active_for_customer(customer.id, now)
+            spend = await uow.ledger.spend_since(customer.id, rolling_window_start(now, tiers.window_months))
+            # The stored tier (raised at once by a purchase, lowered by the daily review) is what
+            # the customer holds; progress is towards the tier above it.
+            held = tiers.level(customer.tier)
+            rank = tiers.rank(held.code)
+            next_level = tiers.levels[rank + 1] if rank + 1 < len(tiers.levels) else None
+            missing = max(next_level.min_spend * 100 - spend, 0) if next_level is not None else 0
+            if next_level is None:
+                percent = 100
+            else:
+                span = (next_level.min_spend - held.min_spend) * 100
+                percent = max(0, min(99, (spend - held.min_spend * 100) * 100 // span))
             return Card(
                 first_name=customer.first_name or "",
                 balance=customer.balance,
                 stamps=customer.stamps,
                 card_size=self._program.stamps.card_size,
                 member_payload=self.member_payload(customer.member_key),
+                vouchers=tuple(
+                    (voucher.title_ms if customer.language == "ms" else voucher.title_en, voucher.expires_at)
+                    for voucher in vouchers
+                ),
+                voucher_payloads=tuple(encode_payload(TokenKind.VOUCHER, v.code, self._key) for v in vouchers),
+                tier=TierStatus(
+                    name=held.name.get(language),
+                    perks=held.perks.get(language),
+                    next_name=next_level.name.get(language) if next_level is not None else None,
+                    sen_missing=missing,
+                    percent=percent,
+                ),
+                next_expiry=await self._next_expiry(uow, customer.id, now),
             )
+
+    async def _next_expiry(self, uow: Any, customer_id: int, now: datetime) -> tuple[int, datetime] | None:
+        """Points expiring on the soonest expiry day (shop time zone), and when the first of them go."""
+        soonest = await uow.lots.soonest_expiry(customer_id, now)
+        if soonest is None:
+            return None
+        tz = self._program.shop.tz
+        local_day = soonest.astimezone(tz).date()
+        day_end = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=tz)
+        return await uow.lots.expiring_between(customer_id, now, day_end), soonest
 
     async def rotate_member_code(self, telegram_id: int) -> str:
         """A new member QR; the old one stops working at once."""

@@ -42,12 +42,11 @@ class StaffService:
 
     async def identify(self, telegram_id: int) -> Identity:
         async with self._reader() as uow:
-            language = await uow.customers.language_of(telegram_id)
-            if telegram_id in self.owner_ids:
-                role = Role.OWNER
-            else:
-                stored = await uow.staff.active_role(telegram_id)
-                role = Role(stored) if stored else Role.CUSTOMER
+            language, stored = await uow.staff.identity_of(telegram_id)
+        if telegram_id in self.owner_ids:
+            role = Role.OWNER
+        else:
+            role = Role(stored) if stored else Role.CUSTOMER
         return Identity(telegram_id=telegram_id, role=role, registered=language is not None, language=language)
 
     async def role_of(self, telegram_id: int) -> Role:

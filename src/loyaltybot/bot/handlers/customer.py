@@ -21,14 +21,13 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from loyaltybot.bot.callbacks import BirthdayCb, CardCb, HistoryCb, LanguageCb, PrivacyCb, SettingsCb
+from loyaltybot.bot.callbacks import BirthdayCb, CardCb, HistoryCb, LanguageCb, PrivacyCb, SettingsCb, VoucherCb
 from loyaltybot.bot.filters import IsRegistered
 from loyaltybot.bot.handlers.registration import language_keyboard, privacy_notice
 from loyaltybot.bot.menu import (
     MENU_CARD,
     MENU_HELP,
     MENU_HISTORY,
-    MENU_REWARDS,
     MENU_SETTINGS,
     MENU_SURVEYS,
     all_translations,
@@ -38,8 +37,48 @@ from loyaltybot.bot.texts import error_text, kind_label, language_name, local_ti
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.tokens import deep_link
 from loyaltybot.render.qr import qr_png
+from loyaltybot.domain.money import format_amount
 from loyaltybot.services.container import Services
+from loyaltybot.services.customers import Card
 from loyaltybot.services.staff import Identity
+
+
+def card_status_text(card: Card, services: Services) -> str:
+    """Tier, perks, progress to the next tier and the next points expiry, for /card."""
+    lines = []
+    tz, currency = services.program.shop.tz, services.program.shop.currency
+    if card.tier is not None:
+        lines.append(_("🏅 Tier: <b>{tier}</b>").format(tier=name(card.tier.name)))
+        if card.tier.perks:
+            lines.append("   " + name(card.tier.perks))
+        if card.tier.next_name is not None:
+            lines.append(
+                _("📈 Spend {amount} more to reach {tier} ({percent}%)").format(
+                    amount=format_amount(card.tier.sen_missing, currency),
+                    tier=name(card.tier.next_name),
+                    percent=card.tier.percent,
+                )
+            )
+        else:
+            lines.append(_("🏆 You are at the top tier."))
+    if card.next_expiry is not None:
+        points, when = card.next_expiry
+        lines.append(
+            _("⏳ {points} points expire on {date}").format(points=points, date=when.astimezone(tz).strftime("%d/%m/%Y"))
+        )
+    return ("\n" + "\n".join(lines)) if lines else ""
+
+
+def voucher_buttons(card: Card) -> list[list[InlineKeyboardButton]]:
+    return [
+        [
+            InlineKeyboardButton(
+                text=_("🎟 Voucher QR: {title}").format(title=title[:40]),
+                callback_data=VoucherCb(action="show", code=payload).pack(),
+            )
+        ]
+        for (title, _expires), payload in zip(card.vouchers, card.voucher_payloads)
+    ]
 
 
 class SettingsForm(StatesGroup):
@@ -91,8 +130,16 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
             stamps=min(card.stamps, card.card_size),
             size=card.card_size,
         )
+        caption += card_status_text(card, services)
+        if card.vouchers:
+            caption += "\n\n" + _("🎟 <b>Your vouchers</b>") + "".join(
+                "\n• " + name(title)
+                + (" " + _("(valid until {date})").format(date=local_time(expires, services.program.shop.tz)) if expires else "")
+                for title, expires in card.vouchers
+            )
         keyboard = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=_("🔄 New code"), callback_data=CardCb(action="rotate").pack())]]
+            + voucher_buttons(card)
         )
         cached = photos.get(card.member_payload)
         if cached is not None:
@@ -155,6 +202,7 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                     delta=item.delta,
                     balance=item.balance_after,
                 )
+                + (f" · ☕ +{item.stamps_delta}" if item.stamps_delta else "")
             )
         buttons = []
         if history.page > 0:
@@ -362,11 +410,6 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
         )
 
     # ------------------------------------------------------------------ not yet available
-    @router.message(Command("rewards"))
-    @router.message(menu_button(MENU_REWARDS))
-    async def rewards(message: Message) -> None:
-        await message.answer(_("🎁 The rewards catalogue is coming soon. Keep collecting points!"))
-
     @router.message(Command("surveys"))
     @router.message(menu_button(MENU_SURVEYS))
     async def surveys(message: Message) -> None:
@@ -391,6 +434,11 @@ def help_text(identity: Identity | None) -> str:
         _("/privacy — your data: see, export or delete it"),
         _("/help — this help"),
     ]
+    if identity is not None and identity.role.is_staff:
+        lines += ["", _("<b>Staff</b>"), _("/sale — a one-time sale QR code for the customer to scan")]
+        lines.append(_("Scan a customer's card with the phone camera, or send me a photo of any of my QR codes."))
+    if identity is not None and identity.role.is_owner:
+        lines += [_("/admin — today's activity, staff and the rewards catalogue"), _("/staff — invite, list and remove staff")]
     return "\n".join(lines)
 
 

@@ -109,8 +109,8 @@ def build_router(*, i18n: I18n, links: DeepLinks) -> Router:
         message: Message, command: CommandObject, state: FSMContext, identity: Identity, services: Services
     ) -> None:
         payload = (command.args or "").strip() or None
-        if payload and identity.role.is_staff and not identity.registered:
-            # Staff scanning at the counter need no customer account of their own.
+        if payload and not identity.registered and links.opens_before_registration(payload, identity):
+            # Staff scanning at the counter (or opening a staff invite) need no customer account.
             await links.open(message, payload, identity)
             return
         if identity.registered:

@@ -1,0 +1,266 @@
+"""Sale-claim throughput and latency, end to end.
+
+The real bot talks to the project's Bot API emulator over HTTP (long polling) with the
+real database. By default the bot runs as its own process, exactly as deployed
+(`python -m loyaltybot run`), while the emulator and the simulated customers run in this
+one, as Telegram and the phones would. `--in-process` runs the bot in this process
+instead (the production factory `build_app` + `serve`, as in the e2e tests; handy with a
+profiler, but then the bot shares one core with the emulator).
+
+Set-up, not timed: N customers are registered and a staff member issues N sale QR codes
+through the services. Then the N customers, C at a time, each scan their own code: the
+customer sends `/start <payload>` (what the phone camera opens) and we time it until the
+bot's "+N points" reply is visible in the customer's chat. Each claim is one update to
+the bot; the bot answers the customer and notifies the staff member (two sendMessage).
+
+    python benchmarks/bench_claims.py [--customers N] [--concurrency C] [--database-url URL] [--in-process]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from loyaltybot.app import App, build_app, build_core, serve
+from loyaltybot.config import PROJECT_ROOT, Settings
+from loyaltybot.db.models import Customer, LedgerEntry, Token
+from loyaltybot.sandbox import BotApiEmulator, SimUser
+
+BOT_TOKEN = "123456:BENCH-token"
+BOT_USERNAME = "loyalty_bench_bot"
+FIRST_USER_ID = 6_000_000
+STAFF_ID = 5_999_999
+TARGET_RATE = 300.0  # claims/s
+TARGET_P99_MS = 50.0
+WAIT_TIMEOUT = 60.0
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of another process (Linux /proc), or None where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(rank) - 1]
+
+
+async def start_bot(settings: Settings, emu: BotApiEmulator) -> tuple[App, asyncio.Event, asyncio.Task[None]]:
+    app = await build_app(settings)
+    stop = asyncio.Event()
+    polls_before = len(emu.calls_to("getUpdates"))
+    task = asyncio.create_task(serve(app, stop))
+    for _ in range(1000):
+        if len(emu.calls_to("getUpdates")) > polls_before:
+            return app, stop, task
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    raise TimeoutError("the bot did not start polling")
+
+
+async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> asyncio.subprocess.Process:
+    """`python -m loyaltybot run` against the emulator, as an operator would start it."""
+    env = dict(os.environ)
+    env.update(
+        BOT_TOKEN=emu.bot_token,
+        BOT_API_URL=emu.base_url,
+        DATABASE_URL=settings.database_url,
+        PROGRAM_FILE=str(settings.program_file),
+        OWNER_IDS="",
+        LOG_LEVEL="WARNING",
+        POLLING_TIMEOUT="30",
+        PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT / "src"), env.get("PYTHONPATH", "")]),
+    )
+    env.pop("SECRET_KEY", None)  # the key generated and stored in the database at set-up
+    polls_before = len(emu.calls_to("getUpdates"))
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "loyaltybot", "run", env=env)
+    for _ in range(3000):
+        if len(emu.calls_to("getUpdates")) > polls_before:
+            return process
+        if process.returncode is not None:
+            raise RuntimeError(f"the bot process exited with {process.returncode}")
+        await asyncio.sleep(0.01)
+    process.kill()
+    raise TimeoutError("the bot process did not start polling")
+
+
+async def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    tmp = Path(tempfile.mkdtemp(prefix="loyaltybot-bench-"))
+    database_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    emu = BotApiEmulator(bot_token=BOT_TOKEN, bot_username=BOT_USERNAME)
+    await emu.start()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        bot_token=emu.bot_token,
+        bot_api_url=emu.base_url,
+        database_url=database_url,
+        program_file=tmp / "program.toml",  # absent: the built-in default program
+        locales_dir=PROJECT_ROOT / "locales",
+        polling_timeout=30,
+    )
+
+    # ---- set-up (not timed): customers, a staff member, one sale QR code per customer
+    core = await build_core(settings)
+    services = core.services
+    staff = emu.user(STAFF_ID, "Sam", phone="+60120000000")
+    await services.staff.add(STAFF_ID, added_by=None, display_name="Sam")
+    users: list[SimUser] = []
+    payloads: dict[int, str] = {}
+    amounts: dict[int, int] = {}
+    for i in range(args.customers):
+        user = emu.user(FIRST_USER_ID + i, f"Cust{i}", language_code="en", phone=f"+6012{2_000_000 + i:07d}")
+        await services.customers.register(
+            telegram_id=user.id,
+            contact_user_id=user.id,
+            phone=user.phone or "",
+            first_name=user.first_name,
+            last_name=None,
+            language="en",
+            consent_version="bench",
+            consent_at=datetime.now(UTC),
+        )
+        amount = 100 * (1 + i % 50) + 50
+        sale = await services.counter.issue_sale(STAFF_ID, f"{amount // 100}.{amount % 100:02d}")
+        payloads[user.id], amounts[user.id] = sale.payload, amount
+        users.append(user)
+
+    # The staff member's chat exists before the bot starts (it publishes their command menu
+    # at start-up), and receives the claim notifications.
+    await staff.send("hello")
+    app: App | None = None
+    process: asyncio.subprocess.Process | None = None
+    if args.in_process:
+        await core.close()
+        app, stop, serving = await start_bot(settings, emu)
+    else:
+        process = await start_bot_process(settings, emu)
+    await staff.wait_for_message(timeout=WAIT_TIMEOUT)
+    await asyncio.sleep(0.5)  # let start-up work (command publishing) finish: not what we measure
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def claim(user: SimUser) -> None:
+        async with gate:
+            try:
+                began = time.perf_counter()
+                await user.send(f"/start {payloads[user.id]}")
+                reply = await user.wait_for_message(timeout=WAIT_TIMEOUT)
+                latencies.append(time.perf_counter() - began)
+                expected = f"+{amounts[user.id] // 100} points"
+                if expected not in (reply.text or ""):
+                    raise AssertionError(f"expected {expected!r} in {reply.text!r}")
+            except Exception as exc:  # noqa: BLE001 - reported and fails the run
+                errors.append(f"user {user.id}: {type(exc).__name__}: {str(exc)[:300]}")
+
+    calls_before = len(emu.calls)
+    bot_cpu_before = process_cpu_seconds(process.pid) if process is not None else None
+    cpu_before = time.process_time()
+    began = time.perf_counter()
+    await asyncio.gather(*(claim(u) for u in users))
+    wall = time.perf_counter() - began
+    cpu = time.process_time() - cpu_before
+    bot_cpu_after = process_cpu_seconds(process.pid) if process is not None else None
+    bot_cpu = bot_cpu_after - bot_cpu_before if bot_cpu_before is not None and bot_cpu_after is not None else None
+    # The staff notifications trail the customers' replies by a moment: wait for all of them.
+    notified = 0
+    try:
+        await staff.wait_for_messages(args.customers, timeout=WAIT_TIMEOUT)
+        notified = args.customers
+    except TimeoutError:
+        notified = len([m for m in staff.messages if m.from_bot and "claimed by" in (m.text or "")])
+    api_calls = len(emu.calls) - calls_before
+
+    problems = list(errors[:5])
+    ids = [u.id for u in users]
+    if app is not None:
+        stop.set()
+        await asyncio.wait_for(serving, 15)
+        await app.close()
+        core = await build_core(settings, migrate=False)
+    if process is not None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    async with core.db.read_sessions() as session:
+        entries = (await session.execute(select(func.count()).select_from(LedgerEntry))).scalar()
+        used = (await session.execute(select(func.count()).select_from(Token).where(Token.used_at.is_not(None)))).scalar()
+        balances = dict(
+            (await session.execute(select(Customer.telegram_id, Customer.balance).where(Customer.telegram_id.in_(ids)))).all()
+        )
+    if entries != args.customers:
+        problems.append(f"{entries} ledger entries for {args.customers} claims")
+    if used != args.customers:
+        problems.append(f"{used} sale tokens used of {args.customers}")
+    wrong = [tid for tid in ids if balances.get(tid) != amounts[tid] // 100]
+    if wrong:
+        problems.append(f"{len(wrong)} customers with a wrong balance")
+    if notified != args.customers:
+        problems.append(f"staff was told of {notified} of {args.customers} claims")
+    failed_calls = [c for c in emu.calls if c.status not in (0, 200)]
+    if failed_calls:
+        problems.append(f"{len(failed_calls)} Bot API calls failed ({failed_calls[0].method}: {failed_calls[0].description})")
+
+    await core.close()
+    await emu.stop()
+
+    rate = len(latencies) / wall if wall else float("nan")
+    ms = sorted(v * 1000 for v in latencies)
+    p50, p90, p99 = percentile(ms, 50), percentile(ms, 90), percentile(ms, 99)
+    dialect = database_url.split(":", 1)[0]
+    where = "bot in this process with the emulator" if args.in_process else "bot in its own process"
+    print(f"loyaltybot sale-claim benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {dialect}; {where})")
+    print(f"  claims           {args.customers} customers, one sale QR each (concurrency {args.concurrency})")
+    print(f"  Bot API calls    {api_calls} by the bot during the run")
+    cpu_note = f"CPU: emulator and customers {cpu:.2f} s"
+    if bot_cpu is not None:
+        cpu_note += f", bot process {bot_cpu:.2f} s = {1000 * bot_cpu / args.customers:.1f} ms per claim"
+    print(f"  wall time        {wall:.2f} s   ({cpu_note})")
+    print(f"  throughput       {rate:.1f} claims/s   target >= {TARGET_RATE:.0f}  "
+          f"[{'OK' if rate >= TARGET_RATE else 'MISSED'}]")
+    print(f"  latency (ms)     p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}  max {ms[-1] if ms else float('nan'):.1f}"
+          f"  mean {statistics.fmean(ms) if ms else float('nan'):.1f}   target p99 <= {TARGET_P99_MS:.0f} "
+          f"[{'OK' if p99 <= TARGET_P99_MS else 'MISSED'}]")
+    if problems:
+        print("CORRECTNESS: FAILED")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    print(f"correctness: OK ({entries} ledger entries, every token used once, every balance right, "
+          "staff told of every claim, no failed Bot API calls)")
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=1000, help="customers, one claim each (default 1000)")
+    parser.add_argument("--concurrency", type=int, default=10, help="claims in flight at once (default 10)")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument("--in-process", action="store_true", help="run the bot in this process (shares its core)")
+    args = parser.parse_args(argv)
+    if args.customers < 1 or args.concurrency < 1:
+        parser.error("--customers and --concurrency must be positive")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
