@@ -44,6 +44,7 @@ from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.offers import OfferService
 from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.security import load_secret_key
@@ -135,6 +136,7 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         loyalty=LoyaltyService(
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
+        offers=OfferService(writer=writer, reader=reader, program=program, secret_key=secret, clock=clock),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 
@@ -188,6 +190,8 @@ async def build_app(settings: Settings, *, clock: Clock = system_clock) -> App:
         paid=settings.broadcast_paid,
         in_flight=settings.broadcast_in_flight,
         send_timeout=settings.broadcast_send_timeout,
+        offers=core.services.offers,
+        bot_username=me.username or "",
     )
     return App(core=core, bot=bot, dispatcher=dispatcher, i18n=i18n, bot_username=me.username, sender=sender)
 

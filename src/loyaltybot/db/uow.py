@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyaltybot.db.engine import Database
+from loyaltybot.db.offers import OfferRepository
 from loyaltybot.db.outbox import OutboxRepository
 from loyaltybot.db.repositories import (
     AuditRepository,
@@ -46,6 +47,7 @@ class UnitOfWork:
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.offers = OfferRepository(self.session)
         self.vouchers = VoucherRepository(self.session)
         self.lots = LotRepository(self.session)
         self.rewards = RewardRepository(self.session)

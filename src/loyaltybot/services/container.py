@@ -13,6 +13,7 @@ from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.offers import OfferService
 from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
 from loyaltybot.services.staff import StaffService
@@ -34,3 +35,4 @@ class Services:
     activity: ActivityService
     rewards: RewardService
     loyalty: LoyaltyService
+    offers: OfferService

@@ -35,6 +35,7 @@ class Content:
     button_kind: str | None
     button_text: str | None
     button_url: str | None
+    kind: str = "broadcast"  # automatic offers ("birthday", "festival", "winback") carry a voucher
 
     def text_for(self, language: str) -> str:
         return self.text_ms if language == "ms" and self.text_ms else self.text_en
@@ -78,6 +79,7 @@ def content_of(campaign: Campaign) -> Content:
         button_kind=campaign.button_kind,
         button_text=campaign.button_text,
         button_url=campaign.button_url,
+        kind=campaign.kind,
     )
 
 

@@ -1,0 +1,275 @@
+"""Automatic offers: birthdays, festivals and win-back, queued in the outbox with a personal voucher.
+
+Each run is one transaction that decides from the database what is due as of an instant: the
+scheduler is only a clock. A campaign per key (`birthday:2027`, `festival:deepavali:2027`,
+`winback:2026-09-23`) and one delivery and one voucher per campaign × customer make reruns,
+restarts and overlapping runs harmless. Offers are promotions: only opted-in customers get them,
+and the sender re-checks the opt-in right before each send.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import holidays
+
+from loyaltybot.config import OfferText, Program
+from loyaltybot.db.offers import (
+    birthdays_on,
+    last_visit_between,
+    reachable_promotion_audience,
+)
+from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
+from loyaltybot.domain.offers import (
+    BIRTHDAY_CHANGE_COOLDOWN,
+    Festival,
+    birthday_key,
+    birthday_month_days,
+    festival_slug,
+    offer_source_key,
+    reached_hour,
+    shop_day,
+    winback_key,
+)
+from loyaltybot.domain.tokens import TokenKind, encode_payload
+from loyaltybot.services.clock import Clock
+
+log = logging.getLogger(__name__)
+
+OFFER_KINDS = frozenset({"birthday", "festival", "winback"})
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRun:
+    """What one run queued: new messages (deliveries) per campaign key."""
+
+    queued: dict[str, int]
+    note: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.queued.values())
+
+    def summary(self) -> str:
+        if self.note:
+            return self.note
+        if not self.queued:
+            return "nothing due"
+        return ", ".join(f"{key}: {count} queued" for key, count in sorted(self.queued.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class OfferVoucher:
+    """The voucher that goes with an automatic message: its QR payload and title."""
+
+    payload: str
+    title_en: str
+    title_ms: str
+    expires_at: datetime | None
+
+    def title(self, language: str) -> str:
+        return self.title_ms if language == "ms" else self.title_en
+
+
+class OfferService:
+    def __init__(
+        self, *, writer: UnitOfWorkFactory, reader: UnitOfWorkFactory, program: Program, secret_key: bytes, clock: Clock
+    ) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._program = program
+        self._key = secret_key
+        self._clock = clock
+
+    # ------------------------------------------------------------------ which days a run covers
+    def _days(self, as_of: datetime) -> list[date] | None:
+        """Shop days this run acts on (today, and yesterday when the program replays missed days),
+        or None before the day's hour: the run at the hour, or at start-up after it, does the work."""
+        tz = self._program.shop.tz
+        if not reached_hour(as_of, tz, self._program.offers.hour):
+            return None
+        today = shop_day(as_of, tz)
+        return [today - timedelta(days=1), today] if self._program.offers.replay_missed else [today]
+
+    def _render(self, template: str, *, festival: str = "", days: int) -> str:
+        return template.format(shop=html.escape(self._program.shop.name), festival=html.escape(festival), days=days)
+
+    def _expiry(self, day: date, offer: OfferText) -> datetime:
+        """Valid for `validity_days` shop days, the day it is sent included."""
+        return datetime.combine(day + timedelta(days=offer.validity_days), time(0), tzinfo=self._program.shop.tz)
+
+    async def _queue(
+        self,
+        uow: UnitOfWork,
+        *,
+        key: str,
+        kind: str,
+        offer: OfferText,
+        day: date,
+        where: list,  # type: ignore[type-arg]
+        now: datetime,
+        festival: Festival | None = None,
+    ) -> int:
+        days = offer.validity_days
+        campaign = await uow.offers.campaign_for(
+            key=key,
+            kind=kind,
+            text_en=self._render(offer.message.en, festival=festival.name_en if festival else "", days=days),
+            text_ms=self._render(offer.message.ms, festival=festival.name_ms if festival else "", days=days),
+            now=now,
+        )
+        if campaign.status == "cancelled":
+            return 0
+        audience = reachable_promotion_audience() + where
+        await uow.offers.issue_vouchers(
+            audience,
+            campaign_key=key,
+            kind=kind,
+            title_en=self._render(offer.voucher.en, festival=festival.name_en if festival else "", days=days),
+            title_ms=self._render(offer.voucher.ms, festival=festival.name_ms if festival else "", days=days),
+            now=now,
+            expires_at=self._expiry(day, offer),
+        )
+        queued = await uow.outbox.enqueue(campaign.id, audience, now)
+        if queued:
+            campaign.status, campaign.finished_at = "sending", None
+            campaign.started_at = campaign.started_at or now
+            campaign.total = (campaign.total or 0) + queued
+        return queued
+
+    # ------------------------------------------------------------------ birthdays
+    async def send_birthdays(self, as_of: datetime | None = None) -> OfferRun:
+        """Greet today's birthdays (29 Feb on 28 Feb in other years), once per customer per year."""
+        as_of = as_of or self._clock()
+        offer = self._program.offers.birthday
+        if not offer.enabled:
+            return OfferRun({}, "birthday offers are switched off")
+        days = self._days(as_of)
+        if days is None:
+            return OfferRun({}, f"not yet: birthday offers go out at {self._program.offers.hour:02d}:00")
+        now = self._clock()
+        queued: dict[str, int] = {}
+        async with self._writer() as uow:
+            for day in days:
+                start_of_day = datetime.combine(day, time(0), tzinfo=self._program.shop.tz)
+                key = birthday_key(day.year)
+                where = birthdays_on(birthday_month_days(day), start_of_day - BIRTHDAY_CHANGE_COOLDOWN)
+                count = await self._queue(uow, key=key, kind="birthday", offer=offer, day=day, where=where, now=now)
+                queued[key] = queued.get(key, 0) + count
+            await uow.commit()
+        log.info("birthday offers queued: %s", queued)
+        return OfferRun({k: v for k, v in queued.items() if v})
+
+    # ------------------------------------------------------------------ festivals
+    def festivals_in(self, year: int) -> list[Festival]:
+        """Festivals of `year` the program enables: the `holidays` calendar of the program's country
+        and state (names in English and Malay, first days only) plus the shop's custom events."""
+        offers = self._program.offers
+        enabled = set(offers.festivals)
+        found: dict[str, Festival] = {}
+        where = self._program.holidays
+        english = holidays.country_holidays(where.country, subdiv=where.subdivision, years=year, language="en_US")
+        # Countries without a Malay translation give their default names: English is used then.
+        malay = holidays.country_holidays(where.country, subdiv=where.subdivision, years=year, language="ms_MY")
+        for day, names in sorted(english.items()):
+            names_en = names.split("; ")
+            names_ms = malay.get(day, names).split("; ")
+            if len(names_ms) != len(names_en):
+                names_ms = names_en
+            for name_en, name_ms in zip(names_en, names_ms, strict=True):
+                if "(" in name_en:  # second days, observed days, additional holidays
+                    continue
+                slug = festival_slug(name_en)
+                if slug in enabled and slug not in found:
+                    found[slug] = Festival(slug, day, name_en, name_ms, offers.festival_lead_days)
+        for event in offers.custom_events:
+            if event.year not in (None, year):
+                continue
+            try:
+                day = date(year, event.month, event.day)
+            except ValueError:  # 29 Feb in a common year
+                day = date(year, 2, 28)
+            found[event.slug] = Festival(event.slug, day, event.name.en, event.name.ms, offers.festival_lead_days)
+        return sorted(found.values(), key=lambda f: (f.day, f.slug))
+
+    def upcoming_festivals(self, *, within_days: int = 365) -> list[Festival]:
+        """Festivals whose offer is sent from today on, with their planned send dates."""
+        today = shop_day(self._clock(), self._program.shop.tz)
+        horizon = today + timedelta(days=within_days)
+        festivals = self.festivals_in(today.year) + self.festivals_in(today.year + 1)
+        return [f for f in festivals if today <= f.send_day <= horizon]
+
+    async def send_festivals(self, as_of: datetime | None = None) -> OfferRun:
+        """Queue the offers of festivals whose send date (N days before) is today."""
+        as_of = as_of or self._clock()
+        offer = self._program.offers.festival
+        if not offer.enabled:
+            return OfferRun({}, "festival offers are switched off")
+        days = self._days(as_of)
+        if days is None:
+            return OfferRun({}, f"not yet: festival offers go out at {self._program.offers.hour:02d}:00")
+        due = [
+            festival
+            for day in days
+            for year in {day.year, day.year + 1}
+            for festival in self.festivals_in(year)
+            if festival.send_day == day
+        ]
+        now = self._clock()
+        queued: dict[str, int] = {}
+        async with self._writer() as uow:
+            for festival in due:
+                queued[festival.key] = await self._queue(
+                    uow, key=festival.key, kind="festival", offer=offer, day=festival.send_day, where=[], now=now,
+                    festival=festival,
+                )
+            await uow.commit()
+        log.info("festival offers queued: %s", queued)
+        return OfferRun(queued)
+
+    # ------------------------------------------------------------------ win-back
+    async def send_winback(self, as_of: datetime | None = None) -> OfferRun:
+        """Customers whose last visit was exactly `winback_days` shop days ago: one offer per period
+        (the period is named by the last visit, so a new visit starts a new one)."""
+        as_of = as_of or self._clock()
+        offer = self._program.offers.winback
+        if not offer.enabled:
+            return OfferRun({}, "win-back offers are switched off")
+        days = self._days(as_of)
+        if days is None:
+            return OfferRun({}, f"not yet: win-back offers go out at {self._program.offers.hour:02d}:00")
+        tz = self._program.shop.tz
+        now = self._clock()
+        queued: dict[str, int] = {}
+        async with self._writer() as uow:
+            for day in days:
+                visit_day = day - timedelta(days=self._program.offers.winback_days)
+                start = datetime.combine(visit_day, time(0), tzinfo=tz)
+                end = datetime.combine(visit_day + timedelta(days=1), time(0), tzinfo=tz)
+                key = winback_key(visit_day)
+                queued[key] = await self._queue(
+                    uow, key=key, kind="winback", offer=offer, day=day, where=last_visit_between(start, end), now=now
+                )
+            await uow.commit()
+        log.info("win-back offers queued: %s", queued)
+        return OfferRun({k: v for k, v in queued.items() if v})
+
+    # ------------------------------------------------------------------ the sender's attachment
+    async def voucher_for(self, campaign_id: int, customer_id: int) -> OfferVoucher | None:
+        """The personal voucher an automatic message carries (None for other campaigns)."""
+        async with self._reader() as uow:
+            campaign = await uow.outbox.campaign(campaign_id)
+            if campaign is None or campaign.kind not in OFFER_KINDS:
+                return None
+            voucher = await uow.offers.voucher_by_source(offer_source_key(campaign.key, customer_id))
+        if voucher is None:
+            return None
+        return OfferVoucher(
+            payload=encode_payload(TokenKind.VOUCHER, voucher.code, self._key),
+            title_en=voucher.title_en,
+            title_ms=voucher.title_ms,
+            expires_at=voucher.expires_at,
+        )
