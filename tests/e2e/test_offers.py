@@ -32,7 +32,7 @@ def jobs_run(*args: str, bot: RunningBot) -> subprocess.CompletedProcess[str]:
     }
     return subprocess.run(
         [sys.executable, "-m", "loyaltybot", "jobs", "run", *args],
-        env=env, cwd=bot.settings.program_file.parent, capture_output=True, text=True, timeout=60,
+        env=env, cwd=bot.settings.program_file.parent, capture_output=True, text=True, timeout=60, check=False,
     )
 
 
