@@ -136,7 +136,9 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         loyalty=LoyaltyService(
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
-        offers=OfferService(writer=writer, reader=reader, program=program, secret_key=secret, clock=clock),
+        offers=OfferService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
     )
     return Core(settings=settings, program=program, db=db, services=services)
 

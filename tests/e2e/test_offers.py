@@ -12,12 +12,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from loyaltybot.config import PROJECT_ROOT
-from loyaltybot.db.models import Campaign, Customer, Delivery, Voucher
+from loyaltybot.db.models import Campaign, Customer, Delivery, OfferSwitch, Voucher
 from loyaltybot.domain.tokens import TokenKind, decode_payload, payload_from_link
 from loyaltybot.render.qr import decode_qr
 from loyaltybot.sandbox import BotApiEmulator
 
-from .conftest import BOT_USERNAME, RunningBot
+from .conftest import BOT_USERNAME, OWNER_ID, RunningBot, button_text, expect
 from .seed import open_chats, seed_customers
 
 
@@ -87,3 +87,30 @@ async def test_jobs_run_birthday_delivers_exactly_the_expected_vouchers(
     await asyncio.sleep(1)
     assert len([m for m in emulator.bot_messages() if m.chat["id"] in {501, 502, 503}]) == 3
     assert await bot.count(Campaign, Campaign.key == "birthday:2027") == 1
+
+
+async def test_owner_sees_switches_and_previews_automations(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/admin")
+    hub = await expect(owner, "Admin")
+    await owner.click(hub, "⏰ Automations")
+    view = await expect(owner, "Automations", "Birthday", "Win-back", "Festivals")
+    upcoming = bot.services.offers.upcoming_festivals()
+    first = upcoming[0]
+    line = f"✅ {first.send_day:%d/%m/%Y} → {first.name_en} ({first.day:%d/%m/%Y})"
+    assert line in (view.text or "")
+
+    # Switch the first festival off: the list shows it paused and the festival run skips it.
+    await owner.click(view, f"⏸ Switch off: {first.name_en}")
+    edited = await owner.wait_for_edit(view)
+    assert f"⏸ {first.send_day:%d/%m/%Y} → {first.name_en}" in (edited.text or "")
+    assert first.slug not in [f.slug for f in bot.services.offers.festivals_in(
+        first.day.year, {f"festival:{first.slug}": False})]
+    assert await bot.scalar(select(OfferSwitch.enabled).where(OfferSwitch.key == f"festival:{first.slug}")) is False
+
+    # Preview: the birthday offer as customers get it, in English and in Malay, with a QR.
+    await owner.click(edited, button_text(edited, "👁"))  # the first preview button is the birthday's
+    english = await expect(owner, "Happy birthday", "Birthday treat")
+    malay = await expect(owner, "Selamat Hari Jadi", "Hadiah hari jadi")
+    for message in (english, malay):
+        assert decode_qr(message.photo_bytes or b"") == [f"https://t.me/{BOT_USERNAME}?start=preview"]

@@ -17,7 +17,7 @@ def _differences(connection) -> list[object]:  # type: ignore[no-untyped-def]
 
 
 async def test_stairway_and_models_match(database: Database) -> None:
-    assert await current_revision(database) == ("0003",)
+    assert await current_revision(database) == ("0006",)
     async with database.write_engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
     await downgrade_database(database, "0001")
@@ -26,6 +26,6 @@ async def test_stairway_and_models_match(database: Database) -> None:
     assert "vouchers" not in tables and "ledger" in tables
     await downgrade_database(database, "base")
     await upgrade_database(database)
-    assert await current_revision(database) == ("0003",)
+    assert await current_revision(database) == ("0006",)
     async with database.write_engine.connect() as connection:
         assert await connection.run_sync(_differences) == []

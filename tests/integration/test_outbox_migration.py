@@ -17,7 +17,7 @@ async def test_outbox_migration_stairway(database_url: str) -> None:
     db = create_database(database_url)
     try:
         await upgrade_database(db)
-        assert await current_revision(db) == ("0003",)
+        assert await current_revision(db) == ("0006",)
         assert {"campaigns", "deliveries"} <= await _tables(db)
         await downgrade_database(db, "0001")
         assert not {"campaigns", "deliveries"} & await _tables(db)

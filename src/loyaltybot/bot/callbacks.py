@@ -102,3 +102,11 @@ class CatalogueCb(CallbackData, prefix="cat"):
     action: str  # "new" | "open" | "edit" | "pause" | "resume" | "skip" | "tier" | "list"
     id: int = 0
     field: str = ""
+
+
+class AutomationCb(CallbackData, prefix="auto"):
+    """The owner's automatic offers in /admin → Automations; `key` is "birthday", "winback" or
+    "festival/<slug>" (":" is aiogram's separator; checked by the service)."""
+
+    action: str  # "on" | "off" | "preview"
+    key: str

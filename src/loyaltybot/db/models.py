@@ -318,3 +318,15 @@ class Redemption(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OfferSwitch(Base):
+    """The owner's on/off for an automatic offer ("birthday", "winback", "festival:<slug>"),
+    set in /admin → Automations; without a row the program's default holds."""
+
+    __tablename__ = "offer_switches"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

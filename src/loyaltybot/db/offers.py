@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyaltybot.db.base import UTCDateTime
-from loyaltybot.db.models import Campaign, Customer, Voucher
+from loyaltybot.db.models import Campaign, Customer, OfferSwitch, Voucher
 from loyaltybot.db.repositories import _Repository
 
 AUTOMATIC_AUDIENCE = "automatic"
@@ -110,3 +110,15 @@ class OfferRepository(_Repository):
         return (
             await self.session.execute(select(Voucher).where(Voucher.source_key == source_key))
         ).scalar_one_or_none()
+
+    async def switches(self) -> dict[str, bool]:
+        rows = await self.session.execute(select(OfferSwitch.key, OfferSwitch.enabled))
+        return {r[0]: bool(r[1]) for r in rows}
+
+    async def set_switch(self, key: str, enabled: bool, *, actor: int, now: datetime) -> None:
+        switch = await self.session.get(OfferSwitch, key)
+        if switch is None:
+            self.session.add(OfferSwitch(key=key, enabled=enabled, changed_by=actor, changed_at=now))
+        else:
+            switch.enabled, switch.changed_by, switch.changed_at = enabled, actor, now
+        await self.session.flush()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 import time
 from collections import OrderedDict
@@ -33,6 +32,7 @@ from aiogram.utils.i18n import I18n
 from loyaltybot.bot.promotions import (
     cancel_keyboard,
     message_keyboard,
+    offer_caption,
     progress_text,
     report_text,
 )
@@ -248,7 +248,7 @@ class Sender:
                 message = await self._bot.send_photo(
                     job.chat_id,
                     BufferedInputFile(qr_png(deep_link(self._bot_username, voucher.payload)), filename="voucher.png"),
-                    caption=f"{text}\n\n🎟 <b>{html.escape(voucher.title(job.language))}</b>",
+                    caption=offer_caption(text, voucher.title(job.language)),
                     reply_markup=markup,
                     allow_paid_broadcast=paid,
                     request_timeout=int(self._send_timeout),

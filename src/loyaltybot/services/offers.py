@@ -23,6 +23,7 @@ from loyaltybot.db.offers import (
     reachable_promotion_audience,
 )
 from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
+from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.offers import (
     BIRTHDAY_CHANGE_COOLDOWN,
     Festival,
@@ -35,11 +36,39 @@ from loyaltybot.domain.offers import (
     winback_key,
 )
 from loyaltybot.domain.tokens import TokenKind, encode_payload
+from loyaltybot.services.access import require_owner
 from loyaltybot.services.clock import Clock
 
 log = logging.getLogger(__name__)
 
 OFFER_KINDS = frozenset({"birthday", "festival", "winback"})
+BIRTHDAY = "birthday"
+WINBACK = "winback"
+
+
+def switch_key_of(festival: Festival) -> str:
+    return f"festival:{festival.slug}"
+
+
+class UnknownAutomation(DomainError):
+    code = "unknown_automation"
+
+
+@dataclass(frozen=True, slots=True)
+class Automations:
+    """What the owner sees in /admin → Automations."""
+
+    hour: int
+    birthday_on: bool
+    winback_on: bool
+    winback_days: int
+    festivals: list[tuple[Festival, bool]]  # upcoming, by send date, with the switch
+
+
+@dataclass(frozen=True, slots=True)
+class OfferPreview:
+    text: str
+    voucher_title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +105,25 @@ class OfferVoucher:
 
 class OfferService:
     def __init__(
-        self, *, writer: UnitOfWorkFactory, reader: UnitOfWorkFactory, program: Program, secret_key: bytes, clock: Clock
+        self,
+        *,
+        writer: UnitOfWorkFactory,
+        reader: UnitOfWorkFactory,
+        program: Program,
+        secret_key: bytes,
+        clock: Clock,
+        owner_ids: frozenset[int] = frozenset(),
     ) -> None:
+        self._owner_ids = owner_ids
         self._writer = writer
         self._reader = reader
         self._program = program
         self._key = secret_key
         self._clock = clock
+
+    async def _switched_on(self, key: str, default: bool) -> bool:
+        async with self._reader() as uow:
+            return (await uow.offers.switches()).get(key, default)
 
     # ------------------------------------------------------------------ which days a run covers
     def _days(self, as_of: datetime) -> list[date] | None:
@@ -145,7 +186,7 @@ class OfferService:
         """Greet today's birthdays (29 Feb on 28 Feb in other years), once per customer per year."""
         as_of = as_of or self._clock()
         offer = self._program.offers.birthday
-        if not offer.enabled:
+        if not await self._switched_on(BIRTHDAY, offer.enabled):
             return OfferRun({}, "birthday offers are switched off")
         days = self._days(as_of)
         if days is None:
@@ -164,12 +205,13 @@ class OfferService:
         return OfferRun({k: v for k, v in queued.items() if v})
 
     # ------------------------------------------------------------------ festivals
-    def festivals_in(self, year: int) -> list[Festival]:
-        """Festivals of `year` the program enables: the `holidays` calendar of the program's country
-        and state (names in English and Malay, first days only) plus the shop's custom events."""
+    def calendar(self, year: int) -> list[tuple[Festival, bool]]:
+        """Every festival of `year` an offer can be made for, with the program's default on/off:
+        first days from the `holidays` calendar of the program's country and state (names in
+        English and Malay) and the shop's custom events (on by default)."""
         offers = self._program.offers
         enabled = set(offers.festivals)
-        found: dict[str, Festival] = {}
+        found: dict[str, tuple[Festival, bool]] = {}
         where = self._program.holidays
         english = holidays.country_holidays(where.country, subdiv=where.subdivision, years=year, language="en_US")
         # Countries without a Malay translation give their default names: English is used then.
@@ -183,8 +225,8 @@ class OfferService:
                 if "(" in name_en:  # second days, observed days, additional holidays
                     continue
                 slug = festival_slug(name_en)
-                if slug in enabled and slug not in found:
-                    found[slug] = Festival(slug, day, name_en, name_ms, offers.festival_lead_days)
+                if slug not in found:
+                    found[slug] = (Festival(slug, day, name_en, name_ms, offers.festival_lead_days), slug in enabled)
         for event in offers.custom_events:
             if event.year not in (None, year):
                 continue
@@ -192,15 +234,36 @@ class OfferService:
                 day = date(year, event.month, event.day)
             except ValueError:  # 29 Feb in a common year
                 day = date(year, 2, 28)
-            found[event.slug] = Festival(event.slug, day, event.name.en, event.name.ms, offers.festival_lead_days)
-        return sorted(found.values(), key=lambda f: (f.day, f.slug))
+            festival = Festival(event.slug, day, event.name.en, event.name.ms, offers.festival_lead_days)
+            found[event.slug] = (festival, True)
+        return sorted(found.values(), key=lambda item: (item[0].day, item[0].slug))
+
+    def festivals_in(self, year: int, switches: dict[str, bool] | None = None) -> list[Festival]:
+        """The festivals of `year` whose offer is on (the owner's switch, else the program)."""
+        switches = switches or {}
+        return [
+            festival
+            for festival, default in self.calendar(year)
+            if switches.get(switch_key_of(festival), default)
+        ]
 
     def upcoming_festivals(self, *, within_days: int = 365) -> list[Festival]:
-        """Festivals whose offer is sent from today on, with their planned send dates."""
+        """Enabled festivals (by the program) whose offer is sent from today on, with their send dates."""
+        return [festival for festival, on in self._upcoming(within_days) if on]
+
+    def _upcoming(self, within_days: int, switches: dict[str, bool] | None = None) -> list[tuple[Festival, bool]]:
+        switches = switches or {}
         today = shop_day(self._clock(), self._program.shop.tz)
         horizon = today + timedelta(days=within_days)
-        festivals = self.festivals_in(today.year) + self.festivals_in(today.year + 1)
-        return [f for f in festivals if today <= f.send_day <= horizon]
+        items = self.calendar(today.year) + self.calendar(today.year + 1)
+        return sorted(
+            (
+                (festival, switches.get(switch_key_of(festival), default))
+                for festival, default in items
+                if today <= festival.send_day <= horizon
+            ),
+            key=lambda item: (item[0].send_day, item[0].slug),
+        )
 
     async def send_festivals(self, as_of: datetime | None = None) -> OfferRun:
         """Queue the offers of festivals whose send date (N days before) is today."""
@@ -211,16 +274,17 @@ class OfferService:
         days = self._days(as_of)
         if days is None:
             return OfferRun({}, f"not yet: festival offers go out at {self._program.offers.hour:02d}:00")
-        due = [
-            festival
-            for day in days
-            for year in {day.year, day.year + 1}
-            for festival in self.festivals_in(year)
-            if festival.send_day == day
-        ]
         now = self._clock()
         queued: dict[str, int] = {}
         async with self._writer() as uow:
+            switches = await uow.offers.switches()
+            due = [
+                festival
+                for day in days
+                for year in sorted({day.year, day.year + 1})
+                for festival in self.festivals_in(year, switches)
+                if festival.send_day == day
+            ]
             for festival in due:
                 queued[festival.key] = await self._queue(
                     uow, key=festival.key, kind="festival", offer=offer, day=festival.send_day, where=[], now=now,
@@ -236,7 +300,7 @@ class OfferService:
         (the period is named by the last visit, so a new visit starts a new one)."""
         as_of = as_of or self._clock()
         offer = self._program.offers.winback
-        if not offer.enabled:
+        if not await self._switched_on(WINBACK, offer.enabled):
             return OfferRun({}, "win-back offers are switched off")
         days = self._days(as_of)
         if days is None:
@@ -272,4 +336,53 @@ class OfferService:
             title_en=voucher.title_en,
             title_ms=voucher.title_ms,
             expires_at=voucher.expires_at,
+        )
+
+    # ------------------------------------------------------------------ the owner's Automations
+    async def automations(self, actor: int) -> Automations:
+        offers = self._program.offers
+        async with self._reader() as uow:
+            await require_owner(uow, self._owner_ids, actor)
+            switches = await uow.offers.switches()
+        return Automations(
+            hour=offers.hour,
+            birthday_on=switches.get(BIRTHDAY, offers.birthday.enabled),
+            winback_on=switches.get(WINBACK, offers.winback.enabled),
+            winback_days=offers.winback_days,
+            festivals=self._upcoming(365, switches) if offers.festival.enabled else [],
+        )
+
+    def _festival(self, key: str) -> Festival:
+        for festival, _ in self._upcoming(366):
+            if switch_key_of(festival) == key:
+                return festival
+        raise UnknownAutomation(key=key)
+
+    async def switch(self, actor: int, key: str, enabled: bool) -> None:
+        """Turn one automatic offer on or off (audited)."""
+        if key not in (BIRTHDAY, WINBACK):
+            self._festival(key)
+        now = self._clock()
+        async with self._writer() as uow:
+            await require_owner(uow, self._owner_ids, actor)
+            await uow.offers.set_switch(key, enabled, actor=actor, now=now)
+            await uow.audit.record(actor=actor, action="offers.switched", now=now, details={"key": key, "enabled": enabled})
+            await uow.commit()
+
+    async def preview(self, actor: int, key: str, language: str) -> OfferPreview:
+        """The message and voucher title a customer in `language` gets for this automatic offer."""
+        async with self._reader() as uow:
+            await require_owner(uow, self._owner_ids, actor)
+        offers = self._program.offers
+        festival_name = ""
+        if key == BIRTHDAY:
+            offer = offers.birthday
+        elif key == WINBACK:
+            offer = offers.winback
+        else:
+            offer, festival_name = offers.festival, self._festival(key).name(language)
+        days = offer.validity_days
+        return OfferPreview(
+            text=self._render(offer.message.get(language), festival=festival_name, days=days),
+            voucher_title=self._render(offer.voucher.get(language), festival=festival_name, days=days),
         )

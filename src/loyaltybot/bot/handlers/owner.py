@@ -116,6 +116,8 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                     [InlineKeyboardButton(text=_("📊 Activity today"), callback_data=AdminCb(section="activity").pack())],
                     [InlineKeyboardButton(text=_("👥 Staff"), callback_data=AdminCb(section="staff").pack())],
                     [InlineKeyboardButton(text=_("🎁 Rewards"), callback_data=AdminCb(section="rewards").pack())],
+                    [InlineKeyboardButton(text=_("📣 Broadcasts"), callback_data=AdminCb(section="broadcasts").pack())],
+                    [InlineKeyboardButton(text=_("⏰ Automations"), callback_data=AdminCb(section="automations").pack())],
                 ]
             ),
         )

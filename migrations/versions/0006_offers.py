@@ -1,0 +1,32 @@
+"""offers: the owner's on/off switches for automatic offers (birthday, win-back, each festival)
+
+Revision ID: 0006
+Revises: 0003
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0006'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('offer_switches',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('changed_by', sa.BigInteger(), nullable=True),
+    sa.Column('changed_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_offer_switches'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('offer_switches')
