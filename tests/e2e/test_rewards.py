@@ -91,6 +91,20 @@ async def test_owner_manages_the_catalogue(bot: RunningBot, emulator: BotApiEmul
     await alice.send("/rewards")
     await expect(alice, "Free <latte>", "40 more points")
 
+    # Redeemed and scanned: staff (here the owner) see the reward's photo with the customer.
+    await give_points(owner, alice, "45")
+    await alice.send("/rewards")
+    listing = await alice.wait_for_message()
+    await alice.click(listing, button_text(listing, "🎁 Redeem"))
+    link = alice.decode_qr(await expect(alice, "reserved"))
+    await owner.send(f"/start {payload_from_link(link or '', BOT_USERNAME)}")
+    scanned = await expect(owner, "Free <latte>", "Alice")
+    assert scanned.photo_bytes is not None
+    await owner.click(scanned, "✅ Confirm")
+    confirmed = await owner.wait_for_edit(scanned)
+    assert "Confirmed" in (confirmed.caption or "")
+    await expect(alice, "Enjoy your")
+
     assert await bot.count(AuditEntry, AuditEntry.action == "reward.created", AuditEntry.actor_telegram_id == OWNER_ID) == 1
     assert await bot.count(AuditEntry, AuditEntry.action.in_(("reward.updated", "reward.paused", "reward.resumed"))) == 3
 
@@ -246,3 +260,32 @@ async def test_expiry_job_removes_old_points_and_card_shows_the_next_expiry(bot:
     assert await bot.scalar(select(Customer.balance)) == 20
     await alice.send("/history")
     await expect(alice, "Points expired", "-30", "balance 20")
+
+
+async def test_long_catalogue_and_card_fit_telegram_limits(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    staff = await add_staff(bot, emulator)
+    alice = await customer(bot, emulator)
+    await give_points(staff, alice, "10")
+    for n in range(40):
+        await add_reward(bot, 5 + n, name_en=f"Reward {n} " + "x" * 100, description_en="A long story. " * 70)
+    await alice.send("/rewards")
+    first = await expect(alice, "Rewards", "Reward 0")
+    assert len(first.text or "") <= 4096
+    last = await alice.wait_for_message()
+    while not last.reply_markup:
+        last = await alice.wait_for_message()
+    assert "Reward 39" in (last.text or "")
+
+    # Many vouchers: the card's caption stays within 1024 characters, the rest follows.
+    from loyaltybot.db.models import Voucher as VoucherRow
+
+    async with bot.app.core.db.write_sessions() as session:  # type: ignore[union-attr]
+        customer_id = await bot.scalar(select(Customer.id))
+        for n in range(30):
+            session.add(VoucherRow(customer_id=customer_id, kind="festival", title_en=f"Festival treat number {n} " * 2,
+                                   title_ms="Hadiah", code=f"code{n:012d}", issued_at=bot.services.clock()))
+        await session.commit()
+    await alice.send("/card")
+    card = await expect(alice, "Points: 10")
+    assert len(card.caption or "") <= 1024
+    await expect(alice, "Your vouchers", "Festival treat number 29")

@@ -57,6 +57,9 @@ async def test_reserve_confirm_and_the_ledger(database) -> None:  # type: ignore
         await shop.rewards.cancel(101, reserved.redemption_id)
     admin = (await shop.rewards.list_all(OWNER))[0]
     assert (admin.confirmed, admin.pending, admin.stock_left) == (1, 0, 2)
+    exported = await shop.env.customers.export_data(101)  # PDPA access: redemptions and vouchers too
+    assert [r["status"] for r in exported["redemptions"]] == ["confirmed"]
+    assert [v["kind"] for v in exported["vouchers"]] == ["welcome"]
     await shop.check_invariants()
 
 

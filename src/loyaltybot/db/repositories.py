@@ -99,10 +99,16 @@ class CustomerRepository(_Repository):
         rows = await self.session.execute(select(Customer.id, Customer.tier).where(Customer.status != "deleted"))
         return [(int(r[0]), r[1]) for r in rows.all()]
 
-    async def set_tier(self, customer_id: int, tier: str | None) -> None:
-        await self.session.execute(
-            update(Customer).where(Customer.id == customer_id).values(tier=tier).execution_options(synchronize_session=False)
+    async def set_tier(self, customer_id: int, tier: str | None, *, expected: str | None) -> bool:
+        """Change the tier only if it is still `expected` (a purchase may have raised it meanwhile)."""
+        still = Customer.tier.is_(None) if expected is None else Customer.tier == expected
+        result = await self.session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, still)
+            .values(tier=tier)
+            .execution_options(synchronize_session=False)
         )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
     async def count_active(self) -> int:
         return (
@@ -272,14 +278,20 @@ class LotRepository(_Repository):
         await self.session.flush()
         return lot
 
-    async def open_for_customer(self, customer_id: int) -> Sequence[PointLot]:
-        """Lots still holding points, in earn order (the domain sorts them by expiry)."""
+    async def spendable_for_customer(self, customer_id: int, now: datetime, *, offset: int, limit: int) -> Sequence[PointLot]:
+        """Unexpired lots holding points, soonest expiry first (never-expiring last), earn order on ties."""
         return (
             (
                 await self.session.execute(
                     select(PointLot)
-                    .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
-                    .order_by(PointLot.id)
+                    .where(
+                        PointLot.customer_id == customer_id,
+                        PointLot.remaining > 0,
+                        or_(PointLot.expires_at.is_(None), PointLot.expires_at > now),
+                    )
+                    .order_by(PointLot.expires_at.is_(None), PointLot.expires_at, PointLot.id)
+                    .offset(offset)
+                    .limit(limit)
                 )
             )
             .scalars()
@@ -367,15 +379,6 @@ class LotRepository(_Repository):
             ).scalar_one()
         )
 
-    async def sum_for_customer(self, customer_id: int) -> int:
-        return int(
-            (
-                await self.session.execute(
-                    select(func.coalesce(func.sum(PointLot.remaining), 0)).where(PointLot.customer_id == customer_id)
-                )
-            ).scalar_one()
-        )
-
 
 class RewardRepository(_Repository):
     async def add(self, reward: Reward) -> Reward:
@@ -424,6 +427,17 @@ class RedemptionRepository(_Repository):
         self.session.add(redemption)
         await self.session.flush()
         return redemption
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[Redemption]:
+        return (
+            (
+                await self.session.execute(
+                    select(Redemption).where(Redemption.customer_id == customer_id).order_by(Redemption.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     async def by_code(self, code: str) -> Redemption | None:
         return (await self.session.execute(select(Redemption).where(Redemption.code == code))).scalar_one_or_none()
@@ -564,6 +578,13 @@ class VoucherRepository(_Repository):
             .all()
         )
 
+
+    async def all_for_customer(self, customer_id: int) -> Sequence[Voucher]:
+        return (
+            (await self.session.execute(select(Voucher).where(Voucher.customer_id == customer_id).order_by(Voucher.id)))
+            .scalars()
+            .all()
+        )
 
     async def by_code(self, code: str) -> Voucher | None:
         return (await self.session.execute(select(Voucher).where(Voucher.code == code))).scalar_one_or_none()

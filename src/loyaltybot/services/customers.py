@@ -390,6 +390,27 @@ class CustomerService:
                     }
                     for row in ledger
                 ],
+                "vouchers": [
+                    {
+                        "kind": voucher.kind,
+                        "title": voucher.title_en,
+                        "issued_at": voucher.issued_at.isoformat(),
+                        "expires_at": voucher.expires_at.isoformat() if voucher.expires_at else None,
+                        "used_at": voucher.used_at.isoformat() if voucher.used_at else None,
+                    }
+                    for voucher in await uow.vouchers.all_for_customer(customer.id)
+                ],
+                "redemptions": [
+                    {
+                        "reward_id": redemption.reward_id,
+                        "points": redemption.points,
+                        "status": redemption.status,
+                        "created_at": redemption.created_at.isoformat(),
+                        "closed_at": redemption.closed_at.isoformat() if redemption.closed_at else None,
+                    }
+                    for redemption in await uow.redemptions.all_for_customer(customer.id)
+                ],
+                "tier": self._program.tiers.level(customer.tier).code,
             }
 
     async def delete_account(self, telegram_id: int) -> None:

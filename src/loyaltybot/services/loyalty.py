@@ -102,20 +102,21 @@ class LoyaltyService:
                 old = tiers.level(stored).code
                 new = ladder.tier_for(spend.get(customer_id, 0)).code
                 if new != old:
-                    changes.append((customer_id, old, new))
-            for customer_id, old, new in changes:
+                    changes.append((customer_id, stored, old, new))
+            for customer_id, stored, old, new in changes:
+                if not await uow.customers.set_tier(customer_id, None if new == base else new, expected=stored):
+                    continue  # changed by a purchase since it was read: that one is newer
                 if tiers.rank(new) > tiers.rank(old):
                     upgraded += 1
                 else:
                     downgraded += 1
-                await uow.customers.set_tier(customer_id, None if new == base else new)
             if changes:
                 await uow.audit.record(
                     actor=None, action="tiers.reviewed", now=self._clock(),
                     details={"as_of": as_of.isoformat(), "upgraded": upgraded, "downgraded": downgraded},
                 )
             await uow.commit()
-            return TierReview(customers=len(changes), upgraded=upgraded, downgraded=downgraded)
+            return TierReview(customers=upgraded + downgraded, upgraded=upgraded, downgraded=downgraded)
 
     # ------------------------------------------------------------------ vouchers at the counter
     def voucher_payload(self, code: str) -> str:

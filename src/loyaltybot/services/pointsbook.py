@@ -22,6 +22,8 @@ from loyaltybot.domain import lots as fifo
 from loyaltybot.domain.lots import LotMovement, add_months
 from loyaltybot.domain.tiers import rolling_window_start
 
+_BATCH = 64
+
 # A lot that never expires (points.expiry_months = 0) sorts after every dated lot.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -52,8 +54,19 @@ def _domain(rows: Sequence[PointLot]) -> list[fifo.Lot]:
 
 
 async def take_points(uow: UnitOfWork, customer_id: int, points: int, now: datetime) -> list[LotMovement]:
-    """Drain `points` from the oldest unexpired lots; raises `InsufficientPoints`, changing nothing."""
-    rows = await uow.lots.open_for_customer(customer_id)
+    """Drain `points` from the oldest unexpired lots; raises `InsufficientPoints`, changing nothing.
+
+    Lots are read soonest-expiry first in small batches, only as many as the points need, so
+    a customer with a long history costs no more than one with a short one.
+    """
+    rows: list[PointLot] = []
+    held = 0
+    while held < points:
+        batch = await uow.lots.spendable_for_customer(customer_id, now, offset=len(rows), limit=_BATCH)
+        rows.extend(batch)
+        held += sum(row.remaining for row in batch)
+        if len(batch) < _BATCH:
+            break
     updated, movements = fifo.consume(_domain(rows), points, now)
     for row, lot in zip(rows, updated, strict=True):
         row.remaining = lot.remaining

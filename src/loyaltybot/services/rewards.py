@@ -143,6 +143,7 @@ class RedemptionView:
     customer_telegram_id: int | None
     customer_language: str
     balance: int
+    photo_file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +559,7 @@ class RewardService:
             customer_telegram_id=customer.telegram_id,
             customer_language=customer.language,
             balance=customer.balance,
+            photo_file_id=reward.photo_file_id,
         )
 
     async def open(self, actor: int, code: str) -> RedemptionView:

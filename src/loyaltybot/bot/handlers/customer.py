@@ -43,6 +43,9 @@ from loyaltybot.services.customers import Card
 from loyaltybot.services.staff import Identity
 
 
+CAPTION_LIMIT = 1000  # Telegram: 1024 characters of caption after entity parsing; keep a margin
+
+
 def card_status_text(card: Card, services: Services) -> str:
     """Tier, perks, progress to the next tier and the next points expiry, for /card."""
     lines = []
@@ -130,13 +133,19 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
             stamps=min(card.stamps, card.card_size),
             size=card.card_size,
         )
-        caption += card_status_text(card, services)
+        rest = card_status_text(card, services)
         if card.vouchers:
-            caption += "\n\n" + _("🎟 <b>Your vouchers</b>") + "".join(
+            rest += "\n\n" + _("🎟 <b>Your vouchers</b>") + "".join(
                 "\n• " + name(title)
                 + (" " + _("(valid until {date})").format(date=local_time(expires, services.program.shop.tz)) if expires else "")
                 for title, expires in card.vouchers
             )
+        # A photo caption holds 1024 characters: a long status (perks, many vouchers) follows as a message.
+        overflow = ""
+        if len(caption) + len(rest) <= CAPTION_LIMIT:
+            caption += rest
+        else:
+            overflow = rest.strip()
         keyboard = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=_("🔄 New code"), callback_data=CardCb(action="rotate").pack())]]
             + voucher_buttons(card)
@@ -144,13 +153,15 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
         cached = photos.get(card.member_payload)
         if cached is not None:
             await message.answer_photo(cached, caption=caption, reply_markup=keyboard)
-            return
-        png = qr_png(deep_link(bot_username, card.member_payload))
-        sent = await message.answer_photo(
-            BufferedInputFile(png, filename="member-card.png"), caption=caption, reply_markup=keyboard
-        )
-        if sent.photo:
-            photos.put(card.member_payload, sent.photo[-1].file_id)
+        else:
+            png = qr_png(deep_link(bot_username, card.member_payload))
+            sent = await message.answer_photo(
+                BufferedInputFile(png, filename="member-card.png"), caption=caption, reply_markup=keyboard
+            )
+            if sent.photo:
+                photos.put(card.member_payload, sent.photo[-1].file_id)
+        if overflow:
+            await message.answer(overflow)
 
     @router.message(Command("card"))
     @router.message(menu_button(MENU_CARD))

@@ -34,6 +34,30 @@ class RewardForm(StatesGroup):
     value = State()
 
 
+MESSAGE_LIMIT = 4000  # Telegram allows 4096 characters of text after entity parsing; keep a margin
+DESCRIPTION_PREVIEW = 120
+
+
+async def answer_long(message: Message, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send a long list as several messages split at line ends; the buttons go with the last one."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        if current and len(current) + 1 + len(line) > MESSAGE_LIMIT:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    chunks.append(current)
+    for chunk in chunks[:-1]:
+        await message.answer(chunk)
+    await message.answer(chunks[-1], reply_markup=reply_markup)
+
+
+def preview(text: str) -> str:
+    return text if len(text) <= DESCRIPTION_PREVIEW else text[: DESCRIPTION_PREVIEW - 1].rstrip() + "…"
+
+
 # ---------------------------------------------------------------------------- texts
 
 
@@ -164,7 +188,7 @@ def catalogue_text(catalogue: Catalogue, services: Services) -> str:
             line += " · " + _("{left} left").format(left=item.stock_left)
         description = item.description.get(language)
         if description:
-            line += "\n   <i>" + name(description) + "</i>"
+            line += "\n   <i>" + name(preview(description)) + "</i>"
         lines.append(line)
     if catalogue.pending:
         lines.append("")
@@ -230,7 +254,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
             ]
             for reward in rewards
         ]
-        await message.answer("\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+        await answer_long(message, "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows))
 
     async def send_detail(message: Message, reward: RewardAdmin, services: Services) -> None:
         text, keyboard = admin_detail(reward, services), admin_detail_keyboard(reward)
@@ -240,7 +264,7 @@ def build_owner_router(*, i18n: I18n) -> Router:
 
     async def ask(message: Message, field: str, services: Services) -> None:
         rows = []
-        if field == "min_tier":
+        if field == "min_tier" and len(services.program.tiers.levels) > 1:
             rows.append(
                 [
                     InlineKeyboardButton(
@@ -396,7 +420,7 @@ def build_customer_router(*, i18n: I18n, bot_username: str) -> Router:
 
     async def send_catalogue(message: Message, identity: Identity, services: Services) -> None:
         catalogue = await services.rewards.catalogue(identity.telegram_id)
-        await message.answer(catalogue_text(catalogue, services), reply_markup=catalogue_keyboard(catalogue))
+        await answer_long(message, catalogue_text(catalogue, services), catalogue_keyboard(catalogue))
 
     async def send_redemption_qr(message: Message, payload: str, caption: str) -> None:
         await message.answer_photo(
@@ -502,24 +526,26 @@ async def open_redemption(message: Message, token_id: str, identity: Identity, s
     if not identity.role.is_staff:
         raise ShowToStaff()
     view = await services.rewards.open(identity.telegram_id, token_id)
-    await message.answer(
-        _(
-            "🎁 <b>{reward}</b> · {points} points\n"
-            "👤 {name} · phone {phone}\n"
-            "Reserved until {time}. Hand it over, then confirm."
-        ).format(
-            reward=name(view.name.get(identity.language)),
-            points=view.points,
-            name=name(view.first_name),
-            phone=view.masked_phone,
-            time=local_time(view.expires_at, services.program.shop.tz),
-        ),
-        reply_markup=InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=_("✅ Confirm"), callback_data=RedeemCb(action="confirm", code=token_id).pack())]
-            ]
-        ),
+    text = _(
+        "🎁 <b>{reward}</b> · {points} points\n"
+        "👤 {name} · phone {phone}\n"
+        "Reserved until {time}. Hand it over, then confirm."
+    ).format(
+        reward=name(view.name.get(identity.language)),
+        points=view.points,
+        name=name(view.first_name),
+        phone=view.masked_phone,
+        time=local_time(view.expires_at, services.program.shop.tz),
     )
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("✅ Confirm"), callback_data=RedeemCb(action="confirm", code=token_id).pack())]
+        ]
+    )
+    if view.photo_file_id:  # staff see what to hand over
+        await message.answer_photo(view.photo_file_id, caption=text, reply_markup=keyboard)
+    else:
+        await message.answer(text, reply_markup=keyboard)
 
 
 async def open_voucher(message: Message, token_id: str, identity: Identity, services: Services) -> None:
@@ -558,11 +584,13 @@ def build_staff_router(*, i18n: I18n) -> Router:
         except DomainError as error:
             await query.message.answer(error_text(error, services.program.shop.tz))
             return
-        await query.message.edit_text(
-            _("✅ Confirmed: <b>{reward}</b> for {name}, phone ending {digits}.").format(
-                reward=name(view.name.get(identity.language)), name=name(view.first_name), digits=view.masked_phone[-4:]
-            )
+        done = _("✅ Confirmed: <b>{reward}</b> for {name}, phone ending {digits}.").format(
+            reward=name(view.name.get(identity.language)), name=name(view.first_name), digits=view.masked_phone[-4:]
         )
+        if query.message.photo:
+            await query.message.edit_caption(caption=done)
+        else:
+            await query.message.edit_text(done)
         if view.customer_telegram_id is not None:
             await notify(
                 bot,
