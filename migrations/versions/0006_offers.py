@@ -1,4 +1,5 @@
-"""offers: the owner's on/off switches for automatic offers (birthday, win-back, each festival)
+"""offers: the owner's on/off switches for automatic offers (birthday, win-back, each festival);
+an index for reminders of vouchers about to expire
 
 Revision ID: 0006
 Revises: 0003
@@ -26,7 +27,9 @@ def upgrade() -> None:
     sa.Column('changed_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_offer_switches'))
     )
+    op.create_index('ix_vouchers_expires_at', 'vouchers', ['expires_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_vouchers_expires_at', table_name='vouchers')
     op.drop_table('offer_switches')

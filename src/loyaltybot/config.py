@@ -366,6 +366,27 @@ class CustomEvent(_Section):
         return self
 
 
+class RemindersSection(_Section):
+    """Service reminders (not promotions: sent whatever the marketing choice), placeholders {days}."""
+
+    enabled: bool = True
+    points_days: int = Field(14, ge=1, le=90)  # points expiring this many days ahead
+    points: LocalizedText = LocalizedText(
+        en="⏳ Some of your points expire in {days} days. Use them before they go: see /rewards.",
+        ms="⏳ Sebahagian mata anda akan tamat tempoh dalam {days} hari. Gunakannya sebelum hilang: lihat /rewards.",
+    )
+    voucher_days: int = Field(3, ge=1, le=30)  # an unused voucher expiring this many days ahead
+    voucher: LocalizedText = LocalizedText(
+        en="🎟 A voucher of yours expires in {days} days. Show it at the counter before then: see /card.",
+        ms="🎟 Baucar anda akan tamat tempoh dalam {days} hari. Tunjukkannya di kaunter sebelum itu: lihat /card.",
+    )
+
+    @field_validator("points", "voucher")
+    @classmethod
+    def _placeholders(cls, value: LocalizedText) -> LocalizedText:
+        return _check_placeholders(value, frozenset({"days"}))
+
+
 class OffersSection(_Section):
     """Automatic offers: birthdays, festivals (the `holidays` calendar plus custom events), win-back."""
 
@@ -378,6 +399,7 @@ class OffersSection(_Section):
     custom_events: list[CustomEvent] = Field(default_factory=list, max_length=50)
     winback: OfferText = Field(default_factory=_winback_offer)
     winback_days: int = Field(60, ge=7, le=730)
+    reminders: RemindersSection = Field(default_factory=lambda: RemindersSection())
 
     @model_validator(mode="after")
     def _unique_slugs(self) -> OffersSection:

@@ -30,7 +30,7 @@ def test_as_of_is_the_end_of_the_day_in_the_shop_time_zone() -> None:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("UTC"))
     assert as_of_for(None, now, tz) == now
     assert as_of_for(date(2027, 1, 31), now, tz) == datetime(2027, 2, 1, 0, 0, tzinfo=tz)
-    assert set(JOBS) == {"expire-points", "expire-redemptions", "review-tiers", "birthday", "festivals", "win-back"}
+    assert set(JOBS) == {"expire-points", "expire-redemptions", "review-tiers", "birthday", "festivals", "win-back", "reminders"}
 
 
 def test_each_job_has_its_next_run_in_shop_time() -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from loyaltybot.config import CustomEvent, LocalizedText, Program
 from loyaltybot.db.engine import Database
-from loyaltybot.db.models import Campaign, Customer, Delivery, Voucher
+from loyaltybot.db.models import Campaign, Customer, Delivery, PointLot, Voucher
 from loyaltybot.db.uow import uow_factories
 from loyaltybot.domain.tokens import TokenKind, decode_payload
 from loyaltybot.services.offers import OfferService
@@ -190,6 +190,7 @@ async def test_festival_calendar_follows_holidays_for_2026_and_2027(database: Da
         raya, cny = found["hari-raya-aidilfitri"], found["chinese-new-year"]
         assert raya.day == _first_day(year, "Eid al-Fitr") and cny.day == _first_day(year, "Chinese New Year")
         assert raya.name("ms") == "Hari Raya Puasa" and cny.name("ms") == "Tahun Baharu Cina"
+        assert raya.name("en") == "Hari Raya Aidilfitri" and cny.name("en") == "Chinese New Year"
         assert found["merdeka"].day == date(year, 8, 31) and found["malaysia-day"].day == date(year, 9, 16)
         assert found["christmas"].name("ms") == "Hari Krismas"
         assert raya.send_day == raya.day - timedelta(days=3)
@@ -254,3 +255,40 @@ async def test_winback_once_per_inactivity_period(database: Database) -> None:
     clock.now = kl(2027, 5, 31, 9, 0)
     assert (await offers.send_winback()).queued == {"winback:2027-04-01": 1}
     assert len(await vouchers(database, "winback")) == 3
+
+
+# ------------------------------------------------------------------ reminders
+async def test_reminders_once_per_expiry_day_even_without_promotions(database: Database) -> None:
+    await seed_customers(database, [1, 2, 3])
+    await seed_customers(database, [4], marketing_opt_in=False)
+    async with database.write_sessions() as session:
+        ids = dict((await session.execute(select(Customer.telegram_id, Customer.id))).all())
+        session.add_all([
+            # Points of 1 and 4 expire on 30 June (in 14 days); 2's later.
+            PointLot(customer_id=ids[1], points=50, remaining=50, earned_at=kl(2026, 6, 30, 10),
+                     expires_at=kl(2027, 6, 30, 10)),
+            PointLot(customer_id=ids[4], points=20, remaining=20, earned_at=kl(2026, 6, 30, 10),
+                     expires_at=kl(2027, 6, 30, 10)),
+            PointLot(customer_id=ids[2], points=20, remaining=20, earned_at=kl(2026, 7, 5, 10),
+                     expires_at=kl(2027, 7, 5, 10)),
+            PointLot(customer_id=ids[3], points=20, remaining=0, earned_at=kl(2026, 6, 30, 10),
+                     expires_at=kl(2027, 6, 30, 10)),  # already spent: nothing to remind
+            # 3's voucher expires at the start of 19 June (in 3 days, during 18 June's night it is still valid).
+            Voucher(customer_id=ids[3], kind="welcome", title_en="x", title_ms="x", code="a" * 16,
+                    issued_at=kl(2027, 6, 1), expires_at=kl(2027, 6, 19, 12)),
+            Voucher(customer_id=ids[2], kind="welcome", title_en="x", title_ms="x", code="b" * 16,
+                    issued_at=kl(2027, 6, 1), expires_at=kl(2027, 6, 19, 12), used_at=kl(2027, 6, 2)),
+        ])
+        await session.commit()
+    clock = Clock(kl(2027, 6, 16, 9, 0))
+    offers = offer_service(database, clock)
+    run = await offers.send_reminders()
+    assert run.queued == {"reminder:points:2027-06-30": 2, "reminder:voucher:2027-06-19": 1}
+    assert set(await deliveries(database, "reminder:points:2027-06-30")) == {1, 4}
+    assert set(await deliveries(database, "reminder:voucher:2027-06-19")) == {3}
+    async with database.read_sessions() as session:
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == "reminder:points:2027-06-30"))).scalar_one()
+    assert campaign.promotional is False and "14 hari" in (campaign.text_ms or "")
+    assert (await offers.send_reminders()).total == 0
+    clock.now = kl(2027, 6, 17, 9, 0)
+    assert (await offers.send_reminders()).total == 0

@@ -330,3 +330,7 @@ class OfferSwitch(Base):
     enabled: Mapped[bool] = mapped_column(Boolean)
     changed_by: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Reminders of vouchers about to expire (declared here so the vouchers table itself stays untouched).
+Index("ix_vouchers_expires_at", Voucher.expires_at)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyaltybot.db.base import UTCDateTime
-from loyaltybot.db.models import Campaign, Customer, OfferSwitch, Voucher
+from loyaltybot.db.models import Campaign, Customer, OfferSwitch, PointLot, Voucher
 from loyaltybot.db.repositories import _Repository
 
 AUTOMATIC_AUDIENCE = "automatic"
@@ -43,19 +43,40 @@ def birthdays_on(month_days: Sequence[tuple[int, int]], changed_before: datetime
     ]
 
 
+def reachable_audience() -> list[ColumnElement[bool]]:
+    """Customers a service message may go to (whatever their promotions choice)."""
+    return [Customer.status == "active", Customer.telegram_id.is_not(None)]
+
+
+def points_expiring_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    lots = select(PointLot.customer_id).where(
+        PointLot.remaining > 0, PointLot.expires_at >= start, PointLot.expires_at < end
+    )
+    return [Customer.id.in_(lots)]
+
+
+def vouchers_expiring_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    vouchers = select(Voucher.customer_id).where(
+        Voucher.used_at.is_(None), Voucher.expires_at >= start, Voucher.expires_at < end
+    )
+    return [Customer.id.in_(vouchers)]
+
+
 def last_visit_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
     return [Customer.last_visit_at >= start, Customer.last_visit_at < end]
 
 
 class OfferRepository(_Repository):
-    async def campaign_for(self, *, key: str, kind: str, text_en: str, text_ms: str, now: datetime) -> Campaign:
+    async def campaign_for(
+        self, *, key: str, kind: str, text_en: str, text_ms: str, now: datetime, promotional: bool = True
+    ) -> Campaign:
         """The campaign of this key, created on first use. Its texts are fixed by the first run."""
         campaign = (await self.session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
         if campaign is None:
             campaign = Campaign(
                 key=key,
                 kind=kind,
-                promotional=True,
+                promotional=promotional,
                 status="done",
                 audience=AUTOMATIC_AUDIENCE,
                 text_en=text_en,

@@ -20,6 +20,7 @@ __all__ = [
     "birthday_month_days",
     "festival_key",
     "festival_slug",
+    "malaysian_english",
     "offer_source_key",
     "reached_hour",
     "shop_day",
@@ -38,6 +39,18 @@ _SLUG_ALIASES = {
     "diwali": "deepavali",
     "vesak day": "wesak",
 }
+
+# How Malaysians call these in English (the `holidays` package uses the international names).
+_MALAYSIAN_ENGLISH = {
+    "Eid al-Fitr": "Hari Raya Aidilfitri",
+    "Eid al-Adha": "Hari Raya Haji",
+    "Diwali": "Deepavali",
+}
+
+
+def malaysian_english(name: str) -> str:
+    """`Eid al-Fitr` -> `Hari Raya Aidilfitri`; other names unchanged."""
+    return _MALAYSIAN_ENGLISH.get(name, name)
 
 
 def shop_day(as_of: datetime, tz: ZoneInfo) -> date:

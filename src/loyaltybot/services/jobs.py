@@ -73,6 +73,10 @@ async def _winback(services: Services, as_of: datetime) -> str:
     return (await services.offers.send_winback(as_of)).summary()
 
 
+async def _reminders(services: Services, as_of: datetime) -> str:
+    return (await services.offers.send_reminders(as_of)).summary()
+
+
 def _offers_hour(program: Program) -> int:
     return program.offers.hour
 
@@ -95,6 +99,8 @@ JOBS: dict[str, Job] = {
             hour=_offers_hour),
         Job("win-back", "one offer per inactivity period to customers with no visit for N days", _winback,
             hour=_offers_hour),
+        Job("reminders", "points expiring within 14 days and unused vouchers about to expire, once each",
+            _reminders, hour=_offers_hour),
     )
 }
 

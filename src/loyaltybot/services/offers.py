@@ -20,7 +20,10 @@ from loyaltybot.config import OfferText, Program
 from loyaltybot.db.offers import (
     birthdays_on,
     last_visit_between,
+    points_expiring_between,
+    reachable_audience,
     reachable_promotion_audience,
+    vouchers_expiring_between,
 )
 from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
 from loyaltybot.domain.errors import DomainError
@@ -30,6 +33,7 @@ from loyaltybot.domain.offers import (
     birthday_key,
     birthday_month_days,
     festival_slug,
+    malaysian_english,
     offer_source_key,
     reached_hour,
     shop_day,
@@ -226,7 +230,8 @@ class OfferService:
                     continue
                 slug = festival_slug(name_en)
                 if slug not in found:
-                    found[slug] = (Festival(slug, day, name_en, name_ms, offers.festival_lead_days), slug in enabled)
+                    festival = Festival(slug, day, malaysian_english(name_en), name_ms, offers.festival_lead_days)
+                    found[slug] = (festival, slug in enabled)
         for event in offers.custom_events:
             if event.year not in (None, year):
                 continue
@@ -320,6 +325,50 @@ class OfferService:
             await uow.commit()
         log.info("win-back offers queued: %s", queued)
         return OfferRun({k: v for k, v in queued.items() if v})
+
+    # ------------------------------------------------------------------ reminders
+    async def send_reminders(self, as_of: datetime | None = None) -> OfferRun:
+        """Service reminders, once per customer and expiry day: points expiring in `points_days`
+        days (`reminder:points:<day>`), an unused voucher expiring in `voucher_days` days
+        (`reminder:voucher:<day>`). Not promotions: sent whatever the marketing choice."""
+        as_of = as_of or self._clock()
+        settings = self._program.offers.reminders
+        if not settings.enabled:
+            return OfferRun({}, "reminders are switched off")
+        days = self._days(as_of)
+        if days is None:
+            return OfferRun({}, f"not yet: reminders go out at {self._program.offers.hour:02d}:00")
+        tz = self._program.shop.tz
+        now = self._clock()
+        queued: dict[str, int] = {}
+        async with self._writer() as uow:
+            for day in days:
+                for name, ahead, text, expiring in (
+                    ("points", settings.points_days, settings.points, points_expiring_between),
+                    ("voucher", settings.voucher_days, settings.voucher, vouchers_expiring_between),
+                ):
+                    # Things expiring during the shop day `ahead` days from now (in their last day).
+                    expiry_day = day + timedelta(days=ahead)
+                    start = datetime.combine(expiry_day, time(0), tzinfo=tz)
+                    end = start + timedelta(days=1)
+                    key = f"reminder:{name}:{expiry_day.isoformat()}"
+                    campaign = await uow.offers.campaign_for(
+                        key=key,
+                        kind="reminder",
+                        text_en=text.en.format(days=ahead),
+                        text_ms=text.ms.format(days=ahead),
+                        now=now,
+                        promotional=False,
+                    )
+                    count = await uow.outbox.enqueue(campaign.id, reachable_audience() + expiring(start, end), now)
+                    if count:
+                        campaign.status, campaign.finished_at = "sending", None
+                        campaign.started_at = campaign.started_at or now
+                        campaign.total = (campaign.total or 0) + count
+                        queued[key] = count
+            await uow.commit()
+        log.info("reminders queued: %s", queued)
+        return OfferRun(queued)
 
     # ------------------------------------------------------------------ the sender's attachment
     async def voucher_for(self, campaign_id: int, customer_id: int) -> OfferVoucher | None:
