@@ -175,6 +175,7 @@ async def test_opted_out_customers_receive_nothing_promotional(database: Databas
     assert (await offers.send_festivals()).total == 0
     assert (await offers.send_winback()).total == 0
     assert await count(database, Delivery) == 0 and await count(database, Voucher) == 0
+    assert await count(database, Campaign) == 0  # no empty campaigns left behind
 
 
 # ------------------------------------------------------------------ festivals

@@ -88,6 +88,12 @@ class OfferRepository(_Repository):
             await self.session.flush()
         return campaign
 
+    async def drop_if_empty(self, campaign: Campaign) -> None:
+        """A campaign that queued nothing on its first run is not kept (no empty daily rows)."""
+        if not campaign.total:
+            await self.session.delete(campaign)
+            await self.session.flush()
+
     async def issue_vouchers(
         self,
         where: list[ColumnElement[bool]],

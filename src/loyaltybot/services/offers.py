@@ -183,6 +183,8 @@ class OfferService:
             campaign.status, campaign.finished_at = "sending", None
             campaign.started_at = campaign.started_at or now
             campaign.total = (campaign.total or 0) + queued
+        else:
+            await uow.offers.drop_if_empty(campaign)
         return queued
 
     # ------------------------------------------------------------------ birthdays
@@ -366,6 +368,8 @@ class OfferService:
                         campaign.started_at = campaign.started_at or now
                         campaign.total = (campaign.total or 0) + count
                         queued[key] = count
+                    else:
+                        await uow.offers.drop_if_empty(campaign)
             await uow.commit()
         log.info("reminders queued: %s", queued)
         return OfferRun(queued)
