@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from loyaltybot.config import PROJECT_ROOT
-from loyaltybot.db.models import Campaign, Customer, Delivery, OfferSwitch, Voucher
+from loyaltybot.db.models import Campaign, Customer, Delivery, OfferSetting, Voucher
 from loyaltybot.domain.tokens import TokenKind, decode_payload, payload_from_link
 from loyaltybot.render.qr import decode_qr
 from loyaltybot.sandbox import BotApiEmulator
@@ -106,7 +106,7 @@ async def test_owner_sees_switches_and_previews_automations(bot: RunningBot, emu
     assert f"⏸ {first.send_day:%d/%m/%Y} → {first.name_en}" in (edited.text or "")
     assert first.slug not in [f.slug for f in bot.services.offers.festivals_in(
         first.day.year, {f"festival:{first.slug}": False})]
-    assert await bot.scalar(select(OfferSwitch.enabled).where(OfferSwitch.key == f"festival:{first.slug}")) is False
+    assert await bot.scalar(select(OfferSetting.enabled).where(OfferSetting.key == f"festival:{first.slug}")) is False
 
     # Preview: the birthday offer as customers get it, in English and in Malay, with a QR.
     await owner.click(edited, button_text(edited, "👁"))  # the first preview button is the birthday's
@@ -114,3 +114,37 @@ async def test_owner_sees_switches_and_previews_automations(bot: RunningBot, emu
     malay = await expect(owner, "Selamat Hari Jadi", "Hadiah hari jadi")
     for message in (english, malay):
         assert decode_qr(message.photo_bytes or b"") == [f"https://t.me/{BOT_USERNAME}?start=preview"]
+
+
+async def test_owner_edits_the_birthday_texts_in_both_languages(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    owner = emulator.user(OWNER_ID, "Owner")
+    await owner.send("/admin")
+    hub = await expect(owner, "Admin")
+    await owner.click(hub, "⏰ Automations")
+    view = await expect(owner, "Automations")
+    await owner.click(view, "✏️ Texts: birthday")
+    await expect(owner, "English", "Happy birthday!")  # the current text is shown
+    await owner.send("Happy <b>birthday</b> from {shop}! Valid {days} days.")
+    await expect(owner, "Happy birthday from My Shop! Valid 14 days.")  # Telegram accepted the HTML
+    await expect(owner, "Malay")
+    await owner.send("Selamat {nama}")
+    await expect(owner, "cannot be used")
+    await owner.send("<b>Selamat Hari Jadi</b> <i>dari {shop}")
+    await expect(owner, "cannot show this text")
+    await owner.send("<b>Selamat Hari Jadi</b> dari {shop}!")
+    await expect(owner, "Selamat Hari Jadi dari My Shop!")
+    await expect(owner, "voucher", "English")
+    await owner.send("Free <cake> & tea")
+    await expect(owner, "voucher in", "Malay")
+    await owner.send("Kek & teh percuma")
+    await expect(owner, "Saved")
+
+    preview = await bot.services.offers.preview(OWNER_ID, "birthday", "ms")
+    assert preview.text == "<b>Selamat Hari Jadi</b> dari My Shop!"
+    assert preview.voucher_title == "Kek & teh percuma"
+    english = await bot.services.offers.preview(OWNER_ID, "birthday", "en")
+    assert english.text == "Happy <b>birthday</b> from My Shop! Valid 14 days."
+    # The voucher title is plain text: shown escaped under the QR.
+    await owner.click(view, button_text(view, "👁"))
+    shown = await expect(owner, "Happy birthday from My Shop!", "Free <cake> & tea")
+    assert shown.photo

@@ -320,14 +320,19 @@ class Redemption(Base):
     confirmed_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class OfferSwitch(Base):
-    """The owner's on/off for an automatic offer ("birthday", "winback", "festival:<slug>"),
-    set in /admin → Automations; without a row the program's default holds."""
+class OfferSetting(Base):
+    """The owner's changes to an automatic offer in /admin → Automations; `key` is "birthday",
+    "winback", "festival" (on/off and texts) or "festival:<slug>" (on/off of one festival).
+    NULL columns keep the program's value."""
 
-    __tablename__ = "offer_switches"
+    __tablename__ = "offer_settings"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    enabled: Mapped[bool] = mapped_column(Boolean)
+    enabled: Mapped[bool | None] = mapped_column(Boolean)
+    message_en: Mapped[str | None] = mapped_column(Text)
+    message_ms: Mapped[str | None] = mapped_column(Text)
+    voucher_en: Mapped[str | None] = mapped_column(String(255))
+    voucher_ms: Mapped[str | None] = mapped_column(String(255))
     changed_by: Mapped[int | None] = mapped_column(BigInteger)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyaltybot.db.base import UTCDateTime
-from loyaltybot.db.models import Campaign, Customer, OfferSwitch, PointLot, Voucher
+from loyaltybot.db.models import Campaign, Customer, OfferSetting, PointLot, Voucher
 from loyaltybot.db.repositories import _Repository
 
 AUTOMATIC_AUDIENCE = "automatic"
@@ -139,13 +139,19 @@ class OfferRepository(_Repository):
         ).scalar_one_or_none()
 
     async def switches(self) -> dict[str, bool]:
-        rows = await self.session.execute(select(OfferSwitch.key, OfferSwitch.enabled))
+        rows = await self.session.execute(
+            select(OfferSetting.key, OfferSetting.enabled).where(OfferSetting.enabled.is_not(None))
+        )
         return {r[0]: bool(r[1]) for r in rows}
 
-    async def set_switch(self, key: str, enabled: bool, *, actor: int, now: datetime) -> None:
-        switch = await self.session.get(OfferSwitch, key)
-        if switch is None:
-            self.session.add(OfferSwitch(key=key, enabled=enabled, changed_by=actor, changed_at=now))
-        else:
-            switch.enabled, switch.changed_by, switch.changed_at = enabled, actor, now
-        await self.session.flush()
+    async def setting(self, key: str) -> OfferSetting | None:
+        return await self.session.get(OfferSetting, key)
+
+    async def setting_for_update(self, key: str, *, actor: int, now: datetime) -> OfferSetting:
+        """The row of `key`, created empty (program values) if missing; stamped with the change."""
+        setting = await self.session.get(OfferSetting, key)
+        if setting is None:
+            setting = OfferSetting(key=key)
+            self.session.add(setting)
+        setting.changed_by, setting.changed_at = actor, now
+        return setting

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 
 import holidays
 
-from loyaltybot.config import OfferText, Program
+from loyaltybot.config import LocalizedText, OfferText, Program
 from loyaltybot.db.offers import (
     birthdays_on,
     last_visit_between,
@@ -47,7 +47,22 @@ log = logging.getLogger(__name__)
 
 OFFER_KINDS = frozenset({"birthday", "festival", "winback"})
 BIRTHDAY = "birthday"
+FESTIVAL = "festival"
 WINBACK = "winback"
+
+
+class OfferTextInvalid(DomainError):
+    """An owner's text with an unknown or broken {placeholder}; `details['reason']` says which."""
+
+    code = "offer_text_invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTexts:
+    message_en: str
+    message_ms: str
+    voucher_en: str
+    voucher_ms: str
 
 
 def switch_key_of(festival: Festival) -> str:
@@ -125,6 +140,25 @@ class OfferService:
         self._key = secret_key
         self._clock = clock
 
+    def _program_offer(self, kind: str) -> OfferText:
+        offers = self._program.offers
+        return {BIRTHDAY: offers.birthday, FESTIVAL: offers.festival, WINBACK: offers.winback}[kind]
+
+    async def _offer(self, uow: UnitOfWork, kind: str) -> OfferText:
+        """The program's offer with the owner's texts from /admin → Automations, where set."""
+        offer = self._program_offer(kind)
+        setting = await uow.offers.setting(kind)
+        if setting is None or setting.message_en is None:
+            return offer
+        return offer.model_copy(
+            update={
+                "message": LocalizedText(en=setting.message_en, ms=setting.message_ms or setting.message_en),
+                "voucher": LocalizedText(
+                    en=setting.voucher_en or offer.voucher.en, ms=setting.voucher_ms or offer.voucher.ms
+                ),
+            }
+        )
+
     async def _switched_on(self, key: str, default: bool) -> bool:
         async with self._reader() as uow:
             return (await uow.offers.switches()).get(key, default)
@@ -191,8 +225,7 @@ class OfferService:
     async def send_birthdays(self, as_of: datetime | None = None) -> OfferRun:
         """Greet today's birthdays (29 Feb on 28 Feb in other years), once per customer per year."""
         as_of = as_of or self._clock()
-        offer = self._program.offers.birthday
-        if not await self._switched_on(BIRTHDAY, offer.enabled):
+        if not await self._switched_on(BIRTHDAY, self._program.offers.birthday.enabled):
             return OfferRun({}, "birthday offers are switched off")
         days = self._days(as_of)
         if days is None:
@@ -200,6 +233,7 @@ class OfferService:
         now = self._clock()
         queued: dict[str, int] = {}
         async with self._writer() as uow:
+            offer = await self._offer(uow, BIRTHDAY)
             for day in days:
                 start_of_day = datetime.combine(day, time(0), tzinfo=self._program.shop.tz)
                 key = birthday_key(day.year)
@@ -275,8 +309,7 @@ class OfferService:
     async def send_festivals(self, as_of: datetime | None = None) -> OfferRun:
         """Queue the offers of festivals whose send date (N days before) is today."""
         as_of = as_of or self._clock()
-        offer = self._program.offers.festival
-        if not offer.enabled:
+        if not self._program.offers.festival.enabled:
             return OfferRun({}, "festival offers are switched off")
         days = self._days(as_of)
         if days is None:
@@ -284,6 +317,7 @@ class OfferService:
         now = self._clock()
         queued: dict[str, int] = {}
         async with self._writer() as uow:
+            offer = await self._offer(uow, FESTIVAL)
             switches = await uow.offers.switches()
             due = [
                 festival
@@ -306,8 +340,7 @@ class OfferService:
         """Customers whose last visit was exactly `winback_days` shop days ago: one offer per period
         (the period is named by the last visit, so a new visit starts a new one)."""
         as_of = as_of or self._clock()
-        offer = self._program.offers.winback
-        if not await self._switched_on(WINBACK, offer.enabled):
+        if not await self._switched_on(WINBACK, self._program.offers.winback.enabled):
             return OfferRun({}, "win-back offers are switched off")
         days = self._days(as_of)
         if days is None:
@@ -316,6 +349,7 @@ class OfferService:
         now = self._clock()
         queued: dict[str, int] = {}
         async with self._writer() as uow:
+            offer = await self._offer(uow, WINBACK)
             for day in days:
                 visit_day = day - timedelta(days=self._program.offers.winback_days)
                 start = datetime.combine(visit_day, time(0), tzinfo=tz)
@@ -418,24 +452,59 @@ class OfferService:
         now = self._clock()
         async with self._writer() as uow:
             await require_owner(uow, self._owner_ids, actor)
-            await uow.offers.set_switch(key, enabled, actor=actor, now=now)
+            setting = await uow.offers.setting_for_update(key, actor=actor, now=now)
+            setting.enabled = enabled
             await uow.audit.record(actor=actor, action="offers.switched", now=now, details={"key": key, "enabled": enabled})
             await uow.commit()
 
     async def preview(self, actor: int, key: str, language: str) -> OfferPreview:
         """The message and voucher title a customer in `language` gets for this automatic offer."""
+        festival_name = ""
+        kind = key
+        if key not in (BIRTHDAY, WINBACK):
+            kind, festival_name = FESTIVAL, self._festival(key).name(language)
         async with self._reader() as uow:
             await require_owner(uow, self._owner_ids, actor)
-        offers = self._program.offers
-        festival_name = ""
-        if key == BIRTHDAY:
-            offer = offers.birthday
-        elif key == WINBACK:
-            offer = offers.winback
-        else:
-            offer, festival_name = offers.festival, self._festival(key).name(language)
+            offer = await self._offer(uow, kind)
         days = offer.validity_days
         return OfferPreview(
             text=self._render(offer.message.get(language), festival=festival_name, days=days),
             voucher_title=self._render(offer.voucher.get(language), festival=festival_name, days=days),
         )
+
+    def check_text(self, text: str) -> str:
+        """An owner's text for an offer, rendered with sample values (for a preview); its placeholders
+        must be {shop}, {festival} or {days}."""
+        if not text.strip():
+            raise OfferTextInvalid(reason="empty")
+        try:
+            return self._render(text, festival="Hari Raya Aidilfitri", days=14)
+        except (KeyError, IndexError, ValueError) as error:
+            raise OfferTextInvalid(reason=str(error)) from None
+
+    async def texts(self, actor: int, kind: str) -> OfferTexts:
+        """The texts an offer kind uses now (the owner's, else the program's)."""
+        if kind not in (BIRTHDAY, FESTIVAL, WINBACK):
+            raise UnknownAutomation(key=kind)
+        async with self._reader() as uow:
+            await require_owner(uow, self._owner_ids, actor)
+            offer = await self._offer(uow, kind)
+        return OfferTexts(offer.message.en, offer.message.ms, offer.voucher.en, offer.voucher.ms)
+
+    async def set_texts(self, actor: int, kind: str, texts: OfferTexts) -> None:
+        """The owner's message and voucher, in both languages, for birthday, festival or win-back offers
+        (audited). Offers already queued keep the texts they were queued with."""
+        if kind not in (BIRTHDAY, FESTIVAL, WINBACK):
+            raise UnknownAutomation(key=kind)
+        for text in (texts.message_en, texts.message_ms, texts.voucher_en, texts.voucher_ms):
+            self.check_text(text)
+        if max(len(texts.voucher_en), len(texts.voucher_ms)) > 255:
+            raise OfferTextInvalid(reason="voucher too long")
+        now = self._clock()
+        async with self._writer() as uow:
+            await require_owner(uow, self._owner_ids, actor)
+            setting = await uow.offers.setting_for_update(kind, actor=actor, now=now)
+            setting.message_en, setting.message_ms = texts.message_en, texts.message_ms
+            setting.voucher_en, setting.voucher_ms = texts.voucher_en, texts.voucher_ms
+            await uow.audit.record(actor=actor, action="offers.texts_changed", now=now, details={"kind": kind})
+            await uow.commit()

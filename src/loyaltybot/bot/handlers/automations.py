@@ -1,11 +1,17 @@
 """The owner's /admin → Automations: birthday, win-back and festival offers with their planned
-send dates, switched on and off, previewed exactly as customers receive them."""
+send dates, switched on and off, their texts and vouchers edited in both languages, previewed
+exactly as customers receive them."""
 
 from __future__ import annotations
 
 from datetime import date
+from html import escape
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -25,7 +31,14 @@ from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.tokens import deep_link
 from loyaltybot.render.qr import qr_png
 from loyaltybot.services.container import Services
-from loyaltybot.services.offers import BIRTHDAY, WINBACK, Automations, switch_key_of
+from loyaltybot.services.offers import (
+    BIRTHDAY,
+    FESTIVAL,
+    WINBACK,
+    Automations,
+    OfferTexts,
+    switch_key_of,
+)
 from loyaltybot.services.staff import Identity
 
 # Festivals listed at once (the next twelve months rarely hold more).
@@ -64,6 +77,13 @@ def automations_view(view: Automations, language: str) -> tuple[str, InlineKeybo
             ]
         )
 
+    rows.append(
+        [
+            InlineKeyboardButton(text=_("✏️ Texts: birthday"), callback_data=AutomationCb(action="edit", key=BIRTHDAY).pack()),
+            InlineKeyboardButton(text=_("✏️ festivals"), callback_data=AutomationCb(action="edit", key=FESTIVAL).pack()),
+            InlineKeyboardButton(text=_("✏️ win-back"), callback_data=AutomationCb(action="edit", key=WINBACK).pack()),
+        ]
+    )
     buttons(BIRTHDAY, _("Birthday"), view.birthday_on)
     buttons(WINBACK, _("Win-back"), view.winback_on)
     if not view.festivals:
@@ -76,7 +96,7 @@ def automations_view(view: Automations, language: str) -> tuple[str, InlineKeybo
             )
         )
         buttons(switch_key_of(festival), festival.name(language), on)
-    lines += ["", _("Texts and vouchers are set in program.toml, section [offers].")]
+    lines += ["", _("✏️ changes the message and the voucher of an offer, in English and in Malay.")]
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -89,10 +109,103 @@ def unpacked(value: str) -> str:
     return value.replace("/", ":")
 
 
+class AutomationForm(StatesGroup):
+    message_en = State()
+    message_ms = State()
+    voucher_en = State()
+    voucher_ms = State()
+
+
+# Each step of the texts editor: the state, the field it fills, and what to ask next.
+STEPS = (
+    (AutomationForm.message_en, "message_en"),
+    (AutomationForm.message_ms, "message_ms"),
+    (AutomationForm.voucher_en, "voucher_en"),
+    (AutomationForm.voucher_ms, "voucher_ms"),
+)
+
+
+def step_prompt(field: str, current: str) -> str:
+    prompts = {
+        "message_en": _(
+            "Send the <b>English</b> message (bold, italic and links allowed). Placeholders: {{shop}}, "
+            "{{festival}} (the festival's name) and {{days}} (how long the voucher is valid)."
+        ),
+        "message_ms": _("Now the <b>Malay</b> message, with the same placeholders."),
+        "voucher_en": _("What does the voucher give? Send it in <b>English</b> (plain text, e.g. 10% off)."),
+        "voucher_ms": _("And the voucher in <b>Malay</b>."),
+    }
+    return prompts[field] + "\n\n" + _("Now: {text}").format(text=f"<code>{escape(current)}</code>") + "\n" + _(
+        "/cancel to stop without changes."
+    )
+
+
 def build_owner_router(*, i18n: I18n, bot_username: str) -> Router:
     router = Router(name="automations")
     router.message.filter(IsOwner())
     router.callback_query.filter(IsOwner())
+
+    @router.callback_query(AutomationCb.filter(F.action == "edit"))
+    async def edit(query: CallbackQuery, callback_data: AutomationCb, state: FSMContext, identity: Identity,
+                   services: Services) -> None:
+        await query.answer()
+        if not isinstance(query.message, Message):
+            return
+        try:
+            current = await services.offers.texts(identity.telegram_id, callback_data.key)
+        except DomainError as error:
+            await query.message.answer(error_text(error))
+            return
+        await state.set_state(AutomationForm.message_en)
+        await state.set_data({"kind": callback_data.key, "current": {
+            "message_en": current.message_en, "message_ms": current.message_ms,
+            "voucher_en": current.voucher_en, "voucher_ms": current.voucher_ms,
+        }})
+        await query.message.answer(step_prompt("message_en", current.message_en))
+
+    @router.message(StateFilter(AutomationForm), Command("cancel"))
+    async def cancel(message: Message, state: FSMContext) -> None:
+        await state.clear()
+        await message.answer(_("Stopped: the texts are unchanged."))
+
+    @router.message(StateFilter(AutomationForm), F.text & ~F.text.startswith("/"))
+    async def got_text(message: Message, state: FSMContext, bot: Bot, identity: Identity, services: Services) -> None:
+        current_state = await state.get_state()
+        index = next(i for i, (step, _field) in enumerate(STEPS) if step.state == current_state)
+        field = STEPS[index][1]
+        is_message = field.startswith("message")
+        value = (message.html_text if message.entities else message.text or "") if is_message else (message.text or "")
+        try:
+            sample = services.offers.check_text(value)
+        except DomainError as error:
+            await message.answer(error_text(error))
+            return
+        if is_message:
+            # Telegram is the judge of the HTML: a text it refuses is asked for again.
+            try:
+                await bot.send_message(message.chat.id, sample)
+            except TelegramBadRequest as error:
+                reason = escape(error.message.removeprefix("Telegram server says - "), quote=False)
+                await message.answer(
+                    _("⚠️ Telegram cannot show this text: {reason}\nPlease send it again.").format(reason=reason)
+                )
+                return
+        data = await state.get_data()
+        data[field] = value
+        await state.set_data(data)
+        if index + 1 < len(STEPS):
+            next_state, next_field = STEPS[index + 1]
+            await state.set_state(next_state)
+            await message.answer(step_prompt(next_field, data["current"][next_field]))
+            return
+        await state.clear()
+        texts = OfferTexts(data["message_en"], data["message_ms"], data["voucher_en"], data["voucher_ms"])
+        try:
+            await services.offers.set_texts(identity.telegram_id, data["kind"], texts)
+        except DomainError as error:
+            await message.answer(error_text(error))
+            return
+        await message.answer(_("✅ Saved. Offers queued from now on use the new texts."))
 
     async def show(message: Message, identity: Identity, services: Services, *, edit: bool) -> None:
         try:
