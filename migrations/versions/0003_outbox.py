@@ -1,7 +1,7 @@
 """outbox: campaigns and deliveries (one sender drains them), segment indexes on customers
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0005
 Create Date: 2026-11-22
 """
 

@@ -33,8 +33,8 @@ from loyaltybot.db.migrate import upgrade_database
 from loyaltybot.db.uow import uow_factories
 from loyaltybot.delivery.sender import Sender
 from loyaltybot.domain.roles import Role
-from loyaltybot.services.activity import ActivityService
 from loyaltybot.scheduler.jobs import build_scheduler
+from loyaltybot.services.activity import ActivityService
 from loyaltybot.services.broadcasts import BroadcastService
 from loyaltybot.services.clock import Clock, system_clock
 from loyaltybot.services.container import Services
@@ -43,6 +43,7 @@ from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.dashboard import DashboardService
 from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.offers import OfferService
 from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
@@ -137,6 +138,9 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         loyalty=LoyaltyService(
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
+        offers=OfferService(
+            writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
+        ),
         dashboard=DashboardService(reader=reader, staff=staff, program=program, clock=clock),
         surveys=SurveyService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
         suggestions=SuggestionService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
@@ -194,6 +198,8 @@ async def build_app(settings: Settings, *, clock: Clock = system_clock) -> App:
         paid=settings.broadcast_paid,
         in_flight=settings.broadcast_in_flight,
         send_timeout=settings.broadcast_send_timeout,
+        offers=core.services.offers,
+        bot_username=me.username or "",
     )
     return App(core=core, bot=bot, dispatcher=dispatcher, i18n=i18n, bot_username=me.username, sender=sender)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from loyaltybot.config import ConfigError, Settings
+from loyaltybot.config import ConfigError, Settings, load_program
 
 
 def _settings() -> Settings:
@@ -162,8 +162,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from loyaltybot.services.jobs import JOBS, as_of_for, run_job
 
     if args.jobs_command == "list":
+        from datetime import UTC, datetime
+
+        program = load_program(_settings().program_file)
+        now = datetime.now(UTC)
         for job in JOBS.values():
-            print(f"{job.name}\t{job.description}")
+            print(f"{job.name}\t{job.next_run(now, program).isoformat(timespec='minutes')}\t{job.description}")
         return 0
     if args.name not in JOBS:
         print(f"unknown job {args.name!r}; known: {', '.join(JOBS)}", file=sys.stderr)

@@ -6,6 +6,8 @@ Both are validated at start-up: a bad value stops the process with the key and t
 
 from __future__ import annotations
 
+import calendar
+import string
 import tomllib
 from datetime import timedelta
 from decimal import Decimal
@@ -277,6 +279,136 @@ class VouchersSection(_Section):
         return timedelta(days=self.welcome_validity_days)
 
 
+_OFFER_PLACEHOLDERS = frozenset({"shop", "festival", "days"})
+
+
+def _check_placeholders(text: LocalizedText, allowed: frozenset[str]) -> LocalizedText:
+    for value in (text.en, text.ms):
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"unbalanced braces in {value!r}") from exc
+        unknown = names - allowed
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{min(unknown)}}}; use {', '.join(sorted(allowed))}")
+    return text
+
+
+class OfferText(_Section):
+    """An automatic offer: the message (HTML, placeholders {shop}, {festival}, {days}) and its voucher."""
+
+    enabled: bool = True
+    message: LocalizedText
+    voucher: LocalizedText
+    validity_days: int = Field(14, ge=1, le=365)
+
+    @field_validator("message", "voucher")
+    @classmethod
+    def _placeholders(cls, value: LocalizedText) -> LocalizedText:
+        return _check_placeholders(value, _OFFER_PLACEHOLDERS)
+
+
+def _birthday_offer() -> OfferText:
+    return OfferText(
+        message=LocalizedText(
+            en="🎂 <b>Happy birthday!</b> {shop} has a present for you: show this voucher at the counter "
+            "within {days} days.",
+            ms="🎂 <b>Selamat Hari Jadi!</b> {shop} ada hadiah untuk anda: tunjukkan baucar ini di kaunter "
+            "dalam masa {days} hari.",
+        ),
+        voucher=LocalizedText(en="Birthday treat: 1 free drink", ms="Hadiah hari jadi: 1 minuman percuma"),
+        validity_days=14,
+    )
+
+
+def _festival_offer() -> OfferText:
+    return OfferText(
+        message=LocalizedText(
+            en="🎉 <b>{festival}</b> is coming! Celebrate with {shop}: show this voucher at the counter "
+            "within {days} days.",
+            ms="🎉 <b>{festival}</b> semakin hampir! Raikan bersama {shop}: tunjukkan baucar ini di kaunter "
+            "dalam masa {days} hari.",
+        ),
+        voucher=LocalizedText(en="Festive offer: 10% off", ms="Tawaran perayaan: diskaun 10%"),
+        validity_days=10,
+    )
+
+
+def _winback_offer() -> OfferText:
+    return OfferText(
+        message=LocalizedText(
+            en="👋 We miss you at {shop}! Come back within {days} days and show this voucher at the counter.",
+            ms="👋 Kami rindu anda di {shop}! Datang semula dalam masa {days} hari dan tunjukkan baucar ini di kaunter.",
+        ),
+        voucher=LocalizedText(en="Welcome back: 15% off", ms="Selamat kembali: diskaun 15%"),
+        validity_days=14,
+    )
+
+
+def _default_festivals() -> list[str]:
+    return ["hari-raya-aidilfitri", "chinese-new-year", "deepavali", "christmas", "merdeka", "malaysia-day"]
+
+
+class CustomEvent(_Section):
+    """A shop's own event: every year on month/day, or once when `year` is given."""
+
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    name: LocalizedText
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=31)
+    year: int | None = Field(None, ge=2000, le=2100)
+
+    @model_validator(mode="after")
+    def _real_date(self) -> CustomEvent:
+        days = calendar.monthrange(self.year or 2000, self.month)[1]
+        if self.day > days:
+            raise ValueError(f"{self.day}/{self.month} is not a date")
+        return self
+
+
+class RemindersSection(_Section):
+    """Service reminders (not promotions: sent whatever the marketing choice), placeholders {days}."""
+
+    enabled: bool = True
+    points_days: int = Field(14, ge=1, le=90)  # points expiring this many days ahead
+    points: LocalizedText = LocalizedText(
+        en="⏳ Some of your points expire in {days} days. Use them before they go: see /rewards.",
+        ms="⏳ Sebahagian mata anda akan tamat tempoh dalam {days} hari. Gunakannya sebelum hilang: lihat /rewards.",
+    )
+    voucher_days: int = Field(3, ge=1, le=30)  # an unused voucher expiring this many days ahead
+    voucher: LocalizedText = LocalizedText(
+        en="🎟 A voucher of yours expires in {days} days. Show it at the counter before then: see /card.",
+        ms="🎟 Baucar anda akan tamat tempoh dalam {days} hari. Tunjukkannya di kaunter sebelum itu: lihat /card.",
+    )
+
+    @field_validator("points", "voucher")
+    @classmethod
+    def _placeholders(cls, value: LocalizedText) -> LocalizedText:
+        return _check_placeholders(value, frozenset({"days"}))
+
+
+class OffersSection(_Section):
+    """Automatic offers: birthdays, festivals (the `holidays` calendar plus custom events), win-back."""
+
+    hour: int = Field(9, ge=0, le=23)  # shop time: when the day's offers go out
+    replay_missed: bool = False  # a day missed while the bot was down is sent late the next day
+    birthday: OfferText = Field(default_factory=_birthday_offer)
+    festival: OfferText = Field(default_factory=_festival_offer)
+    festival_lead_days: int = Field(3, ge=0, le=30)
+    festivals: list[str] = Field(default_factory=_default_festivals, max_length=50)
+    custom_events: list[CustomEvent] = Field(default_factory=list, max_length=50)
+    winback: OfferText = Field(default_factory=_winback_offer)
+    winback_days: int = Field(60, ge=7, le=730)
+    reminders: RemindersSection = Field(default_factory=lambda: RemindersSection())
+
+    @model_validator(mode="after")
+    def _unique_slugs(self) -> OffersSection:
+        slugs = [event.slug for event in self.custom_events]
+        if len(slugs) != len(set(slugs)):
+            raise ValueError("custom_events: each slug once")
+        return self
+
+
 class PrivacySection(_Section):
     notice_version: str = Field("2026-11", min_length=1, max_length=32)
 
@@ -302,6 +434,7 @@ class Program(_Section):
     rewards: RewardsSection = RewardsSection()
     vouchers: VouchersSection = VouchersSection()
     feedback: FeedbackSection = FeedbackSection()
+    offers: OffersSection = OffersSection()
 
     @model_validator(mode="after")
     def _consistent(self) -> Program:

@@ -133,3 +133,11 @@ class StatsCb(CallbackData, prefix="st"):
     """Dashboard extras: "charts", "csv"."""
 
     action: str
+
+
+class AutomationCb(CallbackData, prefix="auto"):
+    """The owner's automatic offers in /admin → Automations; `key` is "birthday", "winback" or
+    "festival/<slug>" (":" is aiogram's separator; checked by the service)."""
+
+    action: str  # "on" | "off" | "preview"
+    key: str

@@ -9,6 +9,7 @@ from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.deeplinks import DeepLinks
 from loyaltybot.bot.handlers import (
+    automations,
     broadcast,
     counter,
     customer,
@@ -38,6 +39,7 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
         fallback.build_group_router(bot_username=bot_username),
         broadcast.build_owner_router(i18n=i18n),
         broadcast.build_promotions_router(),
+        automations.build_owner_router(i18n=i18n, bot_username=bot_username),
         registration.build_router(i18n=i18n, links=links),
         owner.build_router(i18n=i18n, bot_username=bot_username),
         owner.build_invite_router(i18n=i18n),

@@ -3,6 +3,7 @@ owner's progress and report texts. Used by the bot's handlers and by the sender 
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -82,6 +83,20 @@ def tier_name(tiers: TiersSection, code: str) -> str:
         if level.code == code:
             return level.name.get(language)
     return code
+
+
+def offer_caption(text: str, voucher_title: str) -> str:
+    """An automatic offer's caption under its voucher QR: the message, then what the voucher gives."""
+    return f"{text}\n\n🎟 <b>{html.escape(voucher_title)}</b>"
+
+
+def stop_keyboard(i18n: I18n, language: str) -> InlineKeyboardMarkup:
+    """The one-tap opt-out alone (automatic offers carry no other button)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=i18n.gettext(STOP_PROMOTIONS, locale=language), callback_data=PromoCb(action="stop").pack())]
+        ]
+    )
 
 
 def audience_label(audience: Audience, tiers: TiersSection | None = None) -> str:

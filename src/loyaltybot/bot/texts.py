@@ -114,6 +114,13 @@ def _reward_error_text(error: DomainError, tz: ZoneInfo | None) -> str | None:
         return _("You cannot hand over your own reward or voucher. Please ask another staff member.")
     if code == "show_to_staff":
         return _("Please show this code to the staff at the counter.")
+    if code == "offer_text_invalid":
+        return _(
+            "That text cannot be used: write it again with only the placeholders {{shop}}, {{festival}} and "
+            "{{days}} (in curly braces), or without any."
+        )
+    if code == "unknown_automation":
+        return _("That automatic offer is not in the calendar any more. Open Automations again.")
     return None
 
 

@@ -426,3 +426,24 @@ class Suggestion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     adopted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     adopted_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OfferSetting(Base):
+    """The owner's changes to an automatic offer in /admin → Automations; `key` is "birthday",
+    "winback", "festival" (on/off and texts) or "festival:<slug>" (on/off of one festival).
+    NULL columns keep the program's value."""
+
+    __tablename__ = "offer_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool | None] = mapped_column(Boolean)
+    message_en: Mapped[str | None] = mapped_column(Text)
+    message_ms: Mapped[str | None] = mapped_column(Text)
+    voucher_en: Mapped[str | None] = mapped_column(String(255))
+    voucher_ms: Mapped[str | None] = mapped_column(String(255))
+    changed_by: Mapped[int | None] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Reminders of vouchers about to expire (declared here so the vouchers table itself stays untouched).
+Index("ix_vouchers_expires_at", Voucher.expires_at)

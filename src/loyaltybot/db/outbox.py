@@ -83,10 +83,10 @@ class OutboxRepository(_Repository):
     async def campaign_by_key(self, key: str) -> Campaign | None:
         return (await self.session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
 
-    async def recent_campaigns(self, limit: int) -> Sequence[Campaign]:
-        return (
-            (await self.session.execute(select(Campaign).order_by(Campaign.id.desc()).limit(limit))).scalars().all()
-        )
+    async def recent_campaigns(self, limit: int, kind: str = "broadcast") -> Sequence[Campaign]:
+        """The latest campaigns of one kind (automatic offers make many campaigns of their own)."""
+        statement = select(Campaign).where(Campaign.kind == kind).order_by(Campaign.id.desc()).limit(limit)
+        return (await self.session.execute(statement)).scalars().all()
 
     async def due_scheduled(self, now: datetime) -> Sequence[Campaign]:
         return (

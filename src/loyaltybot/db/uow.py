@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loyaltybot.db.engine import Database
 from loyaltybot.db.feedback import SuggestionRepository, SurveyRepository
+from loyaltybot.db.offers import OfferRepository
 from loyaltybot.db.outbox import OutboxRepository
 from loyaltybot.db.repositories import (
     AuditRepository,
@@ -46,6 +47,7 @@ class UnitOfWork:
         self.audit = AuditRepository(self.session)
         self.conversations = ConversationRepository(self.session)
         self.settings = SettingsRepository(self.session)
+        self.offers = OfferRepository(self.session)
         self.vouchers = VoucherRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.lots = LotRepository(self.session)

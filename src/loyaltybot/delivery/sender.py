@@ -26,17 +26,21 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.promotions import (
     cancel_keyboard,
     message_keyboard,
     message_text,
+    offer_caption,
     progress_text,
     report_text,
 )
 from loyaltybot.domain.outbox import Outcome, TokenBucket, classify_error
+from loyaltybot.domain.tokens import deep_link
+from loyaltybot.render.qr import qr_png
+from loyaltybot.services.offers import OFFER_KINDS, OfferService
 from loyaltybot.services.outbox import Content, Job, OutboxService, Progress, Result
 
 log = logging.getLogger(__name__)
@@ -116,6 +120,8 @@ class Sender:
         send_timeout: float = 15.0,
         idle_poll: float = 0.5,
         progress_interval: float = 2.0,
+        offers: OfferService | None = None,
+        bot_username: str = "",
     ) -> None:
         self._bot = bot
         self._outbox = outbox
@@ -133,6 +139,8 @@ class Sender:
         self._results: list[Result] = []
         self._contents: dict[int, Content | None] = {}
         self._shown: dict[int, str] = {}
+        self._offers = offers
+        self._bot_username = bot_username
 
     # ------------------------------------------------------------------ main loop
     async def run(self) -> None:
@@ -230,9 +238,23 @@ class Sender:
         text = message_text(content, self._i18n, job.language)
         markup = message_keyboard(content, self._i18n, job.language)
         paid = True if self._paid else None
+        voucher = None
+        if self._offers is not None and content.kind in OFFER_KINDS:
+            voucher = await self._offers.voucher_for(job.campaign_id, job.customer_id)
+            if voucher is None:
+                return Result(job, Outcome.FAILED, error="voucher missing")
         try:
             message: Message
-            if content.photo:
+            if voucher is not None:
+                message = await self._bot.send_photo(
+                    job.chat_id,
+                    BufferedInputFile(qr_png(deep_link(self._bot_username, voucher.payload)), filename="voucher.png"),
+                    caption=offer_caption(text, voucher.title(job.language)),
+                    reply_markup=markup,
+                    allow_paid_broadcast=paid,
+                    request_timeout=int(self._send_timeout),
+                )
+            elif content.photo:
                 message = await self._bot.send_photo(
                     job.chat_id,
                     content.photo,

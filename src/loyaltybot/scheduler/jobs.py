@@ -7,13 +7,14 @@ import logging
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from loyaltybot.services.container import Services
+from loyaltybot.services.jobs import JOBS, Job
 
 log = logging.getLogger(__name__)
 
-SURVEY_INVITE_INTERVAL_SECONDS = 600.0
 
 
 def build_scheduler(services: Services, *, interval_seconds: float) -> AsyncIOScheduler:
@@ -33,18 +34,36 @@ def build_scheduler(services: Services, *, interval_seconds: float) -> AsyncIOSc
         coalesce=True,
         misfire_grace_time=None,
     )
-    async def invite_due_surveys() -> None:
-        await services.surveys.invite_due_surveys()
+    for job in JOBS.values():
+        add_job(scheduler, services, job)
+    return scheduler
 
-    # Monthly surveys invite once a month: the campaign key per survey and month makes every
-    # tick after the first of the month a no-op, and a tick missed while down is caught up.
+
+def add_job(scheduler: AsyncIOScheduler, services: Services, job: Job) -> None:
+    """A daily job at its shop-time hour, or an interval job; both also run once at start-up (catch-up:
+    the service decides what is due as of now, so a restart after the hour sends today's offers and
+    a restart before it sends nothing yet)."""
+
+    async def run() -> None:
+        try:
+            summary = await job.run(services, services.clock())
+        except Exception:
+            log.exception("job %s failed; it runs again at its next time", job.name)
+            return
+        log.info("job %s: %s", job.name, summary)
+
+    program = services.program
+    trigger: CronTrigger | IntervalTrigger
+    if job.hour is not None:
+        trigger = CronTrigger(hour=job.hour(program), minute=0, timezone=program.shop.tz)
+    else:
+        trigger = IntervalTrigger(minutes=job.every_minutes or 1, timezone=UTC)
     scheduler.add_job(
-        invite_due_surveys,
-        IntervalTrigger(seconds=max(interval_seconds, SURVEY_INVITE_INTERVAL_SECONDS), timezone=UTC),
-        id="invite-due-surveys",
+        run,
+        trigger,
+        id=f"job:{job.name}",
         next_run_time=datetime.now(UTC),
         max_instances=1,
         coalesce=True,
         misfire_grace_time=None,
     )
-    return scheduler

@@ -13,6 +13,7 @@ from loyaltybot.services.counter import CounterService
 from loyaltybot.services.customers import CustomerService
 from loyaltybot.services.dashboard import DashboardService
 from loyaltybot.services.loyalty import LoyaltyService
+from loyaltybot.services.offers import OfferService
 from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.rewards import RewardService
 from loyaltybot.services.scans import ScanService
@@ -40,3 +41,4 @@ class Services:
     dashboard: DashboardService
     surveys: SurveyService
     suggestions: SuggestionService
+    offers: OfferService

@@ -37,6 +37,7 @@ class Content:
     button_url: str | None
     survey_id: int | None = None  # a survey invitation: the survey its button opens
     reward_points: int = 0  # … and the points for completing it
+    kind: str = "broadcast"  # automatic offers ("birthday", "festival", "winback") carry a voucher
 
     def text_for(self, language: str) -> str:
         return self.text_ms if language == "ms" and self.text_ms else self.text_en
@@ -81,6 +82,7 @@ def content_of(campaign: Campaign) -> Content:
         button_text=campaign.button_text,
         button_url=campaign.button_url,
         survey_id=campaign.survey_id,
+        kind=campaign.kind,
     )
 
 

@@ -121,6 +121,7 @@ def build_router(*, i18n: I18n, bot_username: str) -> Router:
                         InlineKeyboardButton(text=_("📝 Surveys"), callback_data=AdminCb(section="surveys").pack()),
                         InlineKeyboardButton(text=_("💡 Suggestions"), callback_data=AdminCb(section="suggestions").pack()),
                     ],
+                    [InlineKeyboardButton(text=_("⏰ Automations"), callback_data=AdminCb(section="automations").pack())],
                 ]
             ),
         )

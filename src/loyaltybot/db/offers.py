@@ -1,0 +1,157 @@
+"""Automatic offers: one campaign per key (`birthday:2027`, `festival:deepavali:2027`,
+`winback:2026-09-23`), a personal voucher and a delivery per customer, both queued with
+INSERT … SELECT so a run over 100,000 customers never loads them into Python. Flush, never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from loyaltybot.db.base import UTCDateTime
+from loyaltybot.db.models import Campaign, Customer, OfferSetting, PointLot, Voucher
+from loyaltybot.db.repositories import _Repository
+
+AUTOMATIC_AUDIENCE = "automatic"
+
+
+def reachable_promotion_audience() -> list[ColumnElement[bool]]:
+    """Customers a promotion may go to: active, with a chat, opted in to promotions."""
+    return [Customer.status == "active", Customer.telegram_id.is_not(None), Customer.marketing_opt_in.is_(True)]
+
+
+def birthdays_on(month_days: Sequence[tuple[int, int]], changed_before: datetime) -> list[ColumnElement[bool]]:
+    """Birthdays on these (month, day) pairs, set or changed before `changed_before` (unknown = long ago)."""
+    return [
+        or_(*(and_(Customer.birthday_month == m, Customer.birthday_day == d) for m, d in month_days)),
+        or_(Customer.birthday_set_at.is_(None), Customer.birthday_set_at <= changed_before),
+    ]
+
+
+def reachable_audience() -> list[ColumnElement[bool]]:
+    """Customers a service message may go to (whatever their promotions choice)."""
+    return [Customer.status == "active", Customer.telegram_id.is_not(None)]
+
+
+def points_expiring_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    lots = select(PointLot.customer_id).where(
+        PointLot.remaining > 0, PointLot.expires_at >= start, PointLot.expires_at < end
+    )
+    return [Customer.id.in_(lots)]
+
+
+def vouchers_expiring_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    vouchers = select(Voucher.customer_id).where(
+        Voucher.used_at.is_(None), Voucher.expires_at >= start, Voucher.expires_at < end
+    )
+    return [Customer.id.in_(vouchers)]
+
+
+def last_visit_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    return [Customer.last_visit_at >= start, Customer.last_visit_at < end]
+
+
+class OfferRepository(_Repository):
+    async def campaign_for(
+        self, *, key: str, kind: str, text_en: str, text_ms: str, now: datetime, promotional: bool = True
+    ) -> Campaign:
+        """The campaign of this key, created on first use. Its texts are fixed by the first run."""
+        campaign = (await self.session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
+        if campaign is None:
+            campaign = Campaign(
+                key=key,
+                kind=kind,
+                promotional=promotional,
+                status="done",
+                audience=AUTOMATIC_AUDIENCE,
+                text_en=text_en,
+                text_ms=text_ms,
+                created_at=now,
+                total=0,
+            )
+            self.session.add(campaign)
+            await self.session.flush()
+        return campaign
+
+    async def drop_if_empty(self, campaign: Campaign) -> None:
+        """A campaign that queued nothing on its first run is not kept (no empty daily rows)."""
+        if not campaign.total:
+            await self.session.delete(campaign)
+            await self.session.flush()
+
+    async def issue_vouchers(
+        self,
+        where: list[ColumnElement[bool]],
+        *,
+        campaign_key: str,
+        kind: str,
+        title_en: str,
+        title_ms: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        """One voucher per selected customer, `source_key` = "<campaign key>:<customer id>" (unique)."""
+        dialect = self.session.bind.dialect.name
+        code: Any
+        if dialect == "postgresql":
+            code = func.substr(func.md5(cast(func.random(), String()) + cast(Customer.id, String())), 1, 16)
+        else:
+            code = func.lower(func.hex(func.randomblob(8)))
+        source = select(
+            Customer.id,
+            literal(kind),
+            literal(title_en),
+            literal(title_ms),
+            code,
+            literal(campaign_key + ":", String()) + cast(Customer.id, String()),
+            literal(now, UTCDateTime()),
+            literal(expires_at, UTCDateTime()),
+        ).where(*where, true())
+        columns = ["customer_id", "kind", "title_en", "title_ms", "code", "source_key", "issued_at", "expires_at"]
+        statement: Any
+        if dialect == "postgresql":
+            statement = postgresql.insert(Voucher).from_select(columns, source).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(Voucher).from_select(columns, source).on_conflict_do_nothing()
+        else:  # pragma: no cover - only the two supported databases
+            statement = insert(Voucher).from_select(columns, source)
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def voucher_by_source(self, source_key: str) -> Voucher | None:
+        return (
+            await self.session.execute(select(Voucher).where(Voucher.source_key == source_key))
+        ).scalar_one_or_none()
+
+    async def switches(self) -> dict[str, bool]:
+        rows = await self.session.execute(
+            select(OfferSetting.key, OfferSetting.enabled).where(OfferSetting.enabled.is_not(None))
+        )
+        return {r[0]: bool(r[1]) for r in rows}
+
+    async def setting(self, key: str) -> OfferSetting | None:
+        return await self.session.get(OfferSetting, key)
+
+    async def setting_for_update(self, key: str, *, actor: int, now: datetime) -> OfferSetting:
+        """The row of `key`, created empty (program values) if missing; stamped with the change."""
+        setting = await self.session.get(OfferSetting, key)
+        if setting is None:
+            setting = OfferSetting(key=key)
+            self.session.add(setting)
+        setting.changed_by, setting.changed_at = actor, now
+        return setting
