@@ -7,14 +7,15 @@ balance with a conditional UPDATE that returns the new balance (`balance_after`)
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from loyaltybot.config import Program
 from loyaltybot.db.models import Customer, LedgerEntry, Token, Voucher
-from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
+from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.lots import add_months
 from loyaltybot.domain.money import parse_amount
@@ -22,7 +23,7 @@ from loyaltybot.domain.points import PointsRule
 from loyaltybot.domain.stamps import StampPolicy, StampReason, add_stamps, decide_stamp, local_day_bounds
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
 from loyaltybot.services.access import require_staff
-from loyaltybot.services.clock import Clock
+from loyaltybot.services.base import ShopService
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
 from loyaltybot.services.pointsbook import TierUp, open_lot, raise_tier, tier_multiplier
@@ -113,23 +114,10 @@ class Credit:
     tier_up: TierUp | None = None  # the tier reached with this purchase, if it crossed a threshold
 
 
-class CounterService:
-    def __init__(
-        self,
-        *,
-        writer: UnitOfWorkFactory,
-        reader: UnitOfWorkFactory,
-        program: Program,
-        secret_key: bytes,
-        owner_ids: frozenset[int],
-        clock: Clock,
-    ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._program = program
-        self._key = secret_key
-        self._owner_ids = owner_ids
-        self._clock = clock
+class CounterService(ShopService):
+    def __init__(self, **dependencies: Any) -> None:
+        super().__init__(**dependencies)
+        program = self._program
         self.points_rule = PointsRule(program.points.points_per_unit, program.points.unit_sen)
         stamps = program.stamps
         self._stamp_policy = (

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from loyaltybot.config import Program
-from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.tiers import rolling_window_start
 from loyaltybot.domain.tokens import TokenKind, encode_payload
 from loyaltybot.services.access import require_staff
-from loyaltybot.services.clock import Clock
+from loyaltybot.services.base import ShopService
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.pointsbook import expire_customer
 from loyaltybot.services.rewards import OwnRedemption
@@ -46,24 +44,7 @@ class VoucherView:
         return self.title_ms if language == "ms" else self.title_en
 
 
-class LoyaltyService:
-    def __init__(
-        self,
-        *,
-        writer: UnitOfWorkFactory,
-        reader: UnitOfWorkFactory,
-        program: Program,
-        secret_key: bytes,
-        owner_ids: frozenset[int],
-        clock: Clock,
-    ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._program = program
-        self._key = secret_key
-        self._owner_ids = owner_ids
-        self._clock = clock
-
+class LoyaltyService(ShopService):
     # ------------------------------------------------------------------ points expiry (job)
     async def expire_points(self, as_of: datetime | None = None) -> tuple[int, int]:
         """Expire every lot past its date: (customers touched, points expired). Idempotent.

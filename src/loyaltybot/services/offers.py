@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 
 import holidays
 
-from loyaltybot.config import LocalizedText, OfferText, Program
+from loyaltybot.config import LocalizedText, OfferText
 from loyaltybot.db.offers import (
     birthdays_on,
     last_visit_between,
@@ -25,7 +25,7 @@ from loyaltybot.db.offers import (
     reachable_promotion_audience,
     vouchers_expiring_between,
 )
-from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
+from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.offers import (
     BIRTHDAY_CHANGE_COOLDOWN,
@@ -41,7 +41,7 @@ from loyaltybot.domain.offers import (
 )
 from loyaltybot.domain.tokens import TokenKind, encode_payload
 from loyaltybot.services.access import require_owner
-from loyaltybot.services.clock import Clock
+from loyaltybot.services.base import ShopService
 
 log = logging.getLogger(__name__)
 
@@ -122,24 +122,7 @@ class OfferVoucher:
         return self.title_ms if language == "ms" else self.title_en
 
 
-class OfferService:
-    def __init__(
-        self,
-        *,
-        writer: UnitOfWorkFactory,
-        reader: UnitOfWorkFactory,
-        program: Program,
-        secret_key: bytes,
-        clock: Clock,
-        owner_ids: frozenset[int] = frozenset(),
-    ) -> None:
-        self._owner_ids = owner_ids
-        self._writer = writer
-        self._reader = reader
-        self._program = program
-        self._key = secret_key
-        self._clock = clock
-
+class OfferService(ShopService):
     def _program_offer(self, kind: str) -> OfferText:
         offers = self._program.offers
         return {BIRTHDAY: offers.birthday, FESTIVAL: offers.festival, WINBACK: offers.winback}[kind]

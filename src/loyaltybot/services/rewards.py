@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from loyaltybot.config import Program
 from loyaltybot.db.models import Customer, LedgerEntry, Redemption, Reward
-from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
+from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.lots import InsufficientPoints
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
 from loyaltybot.services.access import require_owner, require_staff
-from loyaltybot.services.clock import Clock
+from loyaltybot.services.base import ShopService
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
 from loyaltybot.services.pointsbook import movements_from_json, movements_json, put_back, take_points
@@ -195,24 +194,7 @@ def _admin(reward: Reward, counts: dict[str, int]) -> RewardAdmin:
     )
 
 
-class RewardService:
-    def __init__(
-        self,
-        *,
-        writer: UnitOfWorkFactory,
-        reader: UnitOfWorkFactory,
-        program: Program,
-        secret_key: bytes,
-        owner_ids: frozenset[int],
-        clock: Clock,
-    ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._program = program
-        self._key = secret_key
-        self._owner_ids = owner_ids
-        self._clock = clock
-
+class RewardService(ShopService):
     def payload(self, code: str) -> str:
         return encode_payload(TokenKind.REDEEM, code, self._key)
 

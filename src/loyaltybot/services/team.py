@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from loyaltybot.config import Program
 from loyaltybot.db.models import StaffMember, Token
-from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.roles import Role
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
 from loyaltybot.services.access import require_owner, role_in
-from loyaltybot.services.clock import Clock
+from loyaltybot.services.base import ShopService
 from loyaltybot.services.counter import CodeExpired, CodeUsed
 from loyaltybot.services.errors import StaffNotFound
 from loyaltybot.services.scans import CodeNotValid
@@ -44,24 +42,7 @@ class Joined:
     invited_by: int | None
 
 
-class TeamService:
-    def __init__(
-        self,
-        *,
-        writer: UnitOfWorkFactory,
-        reader: UnitOfWorkFactory,
-        program: Program,
-        secret_key: bytes,
-        owner_ids: frozenset[int],
-        clock: Clock,
-    ) -> None:
-        self._writer = writer
-        self._reader = reader
-        self._program = program
-        self._key = secret_key
-        self._owner_ids = owner_ids
-        self._clock = clock
-
+class TeamService(ShopService):
     async def create_invite(self, actor: int) -> Invite:
         now = self._clock()
         expires_at = now + self._program.staff.invite_validity
