@@ -69,6 +69,17 @@ def update_catalogues() -> int:
          "--no-fuzzy-matching", "--ignore-obsolete"],
         check=True,
     )
+    # English texts are their own msgids: fill them in so the English catalogue is complete too.
+    subprocess.run(
+        [str(PYTHON), "-c",
+         "from babel.messages.pofile import read_po, write_po\n"
+         "p = 'locales/en/LC_MESSAGES/messages.po'\n"
+         "cat = read_po(open(p, 'rb'), locale='en')\n"
+         "for m in cat:\n"
+         "    if m.id and not m.string: m.string = m.id\n"
+         "write_po(open(p, 'wb'), cat, width=76)\n"],
+        check=True,
+    )
     _say("now translate the new empty msgstr entries in locales/ms/LC_MESSAGES/messages.po")
     return 0
 
