@@ -30,7 +30,7 @@ from loyaltybot.bot.storage import ServiceStorage
 from loyaltybot.config import ConfigError, Program, Settings, load_program
 from loyaltybot.db.engine import Database, create_database
 from loyaltybot.db.migrate import upgrade_database
-from loyaltybot.db.uow import uow_factories
+from loyaltybot.db.uow import analytics_factory, uow_factories
 from loyaltybot.delivery.sender import Sender
 from loyaltybot.domain.roles import Role
 from loyaltybot.scheduler.jobs import build_scheduler
@@ -141,7 +141,7 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
         offers=OfferService(
             writer=writer, reader=reader, program=program, secret_key=secret, owner_ids=owner_ids, clock=clock
         ),
-        dashboard=DashboardService(reader=reader, staff=staff, program=program, clock=clock),
+        dashboard=DashboardService(reader=analytics_factory(db), staff=staff, program=program, clock=clock),
         surveys=SurveyService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
         suggestions=SuggestionService(writer=writer, reader=reader, staff=staff, program=program, clock=clock),
     )

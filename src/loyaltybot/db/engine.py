@@ -1,11 +1,14 @@
 """Engines per dialect.
 
-SQLite: WAL so readers never wait for the writer, a busy timeout for other processes (the
-CLI), foreign keys on, and every write transaction begun IMMEDIATE so two writers queue
-instead of one failing with "database is locked" when it upgrades a read lock. Inside one
-process, writers share a single connection, so they wait in asyncio (fair, no busy-loop
-sleeps) rather than in SQLite's busy handler. Reads use a separate pool of read-only
-connections in autocommit mode (no snapshot across statements; none of our reads needs one).
+SQLite: WAL so readers never wait for the writer, foreign keys on, and every write
+transaction begun IMMEDIATE so two writers queue instead of one failing with "database is
+locked" when it upgrades a read lock. Inside one process, writers share a single
+connection, so they wait in asyncio (fair) rather than for SQLite's lock. Reads use a
+separate pool of read-only connections in autocommit mode (no snapshot across statements;
+none of our reads needs one). The bot's statements run inline on the event loop
+(`sqlite_inline`: no thread hand-off per call; a lock held by another process, such as the
+CLI, is waited for with asyncio sleeps); the long analytics reads use aiosqlite's thread,
+with SQLite's own busy timeout.
 
 PostgreSQL (asyncpg): one engine serves both; conditional UPDATEs give the same guarantees.
 """
@@ -19,6 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from loyaltybot.db.sqlite_inline import inline_dbapi
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -31,6 +36,10 @@ class Database:
     read_engine: AsyncEngine
     write_sessions: async_sessionmaker[Any]
     read_sessions: async_sessionmaker[Any]
+    # Long reads over the whole history (the owner's dashboard): on SQLite they run in
+    # aiosqlite's worker thread, so the bot keeps answering meanwhile.
+    analytics_engine: AsyncEngine
+    analytics_sessions: async_sessionmaker[Any]
 
     @property
     def is_sqlite(self) -> bool:
@@ -40,18 +49,27 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.analytics_engine is not self.write_engine:
+            await self.analytics_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int, read_only: bool = False) -> AsyncEngine:
+def _sqlite_engine(
+    url: str, *, begin: str, pool_size: int, read_only: bool = False, inline: bool = True
+) -> AsyncEngine:
+    extra: dict[str, Any] = (
+        {"module": inline_dbapi(), "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        if inline
+        else {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    )
     engine = create_async_engine(
         url,
+        **extra,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
         # Sessions always end their transaction before returning the connection; the pool's
         # extra ROLLBACK would be one more round trip to the driver's thread per transaction.
         pool_reset_on_return=None,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -60,7 +78,8 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int, read_only: bool = Fa
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # The inline driver waits for other processes' locks itself, without blocking the loop.
+        cursor.execute(f"PRAGMA busy_timeout={0 if inline else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         # NORMAL in WAL mode: a commit survives a crash of the process or a kill at any
         # moment; only a power cut can lose the last commits (never corrupt the file). FULL
@@ -88,13 +107,16 @@ def create_database(url: str, *, echo: bool = False) -> Database:
         # Reads run in autocommit: each SELECT sees the latest commit, without BEGIN/ROLLBACK
         # round trips; the connections refuse writes (query_only).
         read_engine = _sqlite_engine(url, begin="", pool_size=4, read_only=True)
+        analytics_engine = _sqlite_engine(url, begin="", pool_size=2, read_only=True, inline=False)
     else:
         write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo)
-        read_engine = write_engine
+        read_engine = analytics_engine = write_engine
     return Database(
         url=url,
         write_engine=write_engine,
         read_engine=read_engine,
         write_sessions=async_sessionmaker(write_engine, expire_on_commit=False),
         read_sessions=async_sessionmaker(read_engine, expire_on_commit=False),
+        analytics_engine=analytics_engine,
+        analytics_sessions=async_sessionmaker(analytics_engine, expire_on_commit=False),
     )

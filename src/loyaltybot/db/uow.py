@@ -81,3 +81,8 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 def uow_factories(db: Database) -> tuple[UnitOfWorkFactory, UnitOfWorkFactory]:
     """(writer, reader) factories: the writer begins IMMEDIATE on SQLite."""
     return (lambda: UnitOfWork(db.write_sessions)), (lambda: UnitOfWork(db.read_sessions))
+
+
+def analytics_factory(db: Database) -> UnitOfWorkFactory:
+    """Readers for long queries over the whole history (see `Database.analytics_sessions`)."""
+    return lambda: UnitOfWork(db.analytics_sessions)

@@ -1,0 +1,236 @@
+"""SQLite for SQLAlchemy's asyncio engine without a thread hop per call.
+
+SQLAlchemy's `sqlite+aiosqlite` dialect drives an aiosqlite connection: every call (open a
+cursor, execute, fetch, close it, commit) is handed to aiosqlite's worker thread and its
+result handed back through the event loop's self-pipe. With SQLite on a local file the
+statements of a bot update take microseconds, so those hand-offs cost far more CPU than
+the queries (about a fifth of the bot's CPU per update in `benchmarks/`).
+
+This module is a stand-in for the `aiosqlite` module with the same coroutine API, passed
+to the dialect as its DBAPI (`create_async_engine(..., module=inline_dbapi())`): each
+coroutine runs its `sqlite3` call at once, on the event loop's thread. Everything else
+(the dialect, SQL compilation, type handling) is SQLAlchemy's own aiosqlite support.
+
+The one way SQLite can make a call wait is a lock held by another connection: in WAL
+mode only a writer waits, for another process's write transaction (our own process
+serialises its writes on one connection). SQLite's busy handler would sleep inside the
+call and freeze the event loop, so these connections have no busy timeout; a statement
+that fails with SQLITE_BUSY (it then did nothing) is retried after an `asyncio.sleep`,
+until `busy_timeout` seconds have passed.
+
+Long analytics reads (the owner's dashboard over millions of ledger rows, exports) would
+hold the loop for their whole run, so those keep using aiosqlite's thread (see
+`engine.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from types import SimpleNamespace
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, TypeVar
+
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+
+T = TypeVar("T")
+
+# The DBAPI attributes SQLAlchemy's adapter copies from the aiosqlite module.
+DatabaseError = sqlite3.DatabaseError
+Error = sqlite3.Error
+IntegrityError = sqlite3.IntegrityError
+NotSupportedError = sqlite3.NotSupportedError
+OperationalError = sqlite3.OperationalError
+ProgrammingError = sqlite3.ProgrammingError
+sqlite_version = sqlite3.sqlite_version
+sqlite_version_info = sqlite3.sqlite_version_info
+
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, getattr(sqlite3, "SQLITE_BUSY_SNAPSHOT", -1)}
+_FIRST_PAUSE = 0.001
+_LONGEST_PAUSE = 0.05
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in _BUSY_CODES
+
+
+class _Done:
+    """The awaitable of a call already made (what aiosqlite's `cursor()` returns)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._value
+        yield  # a generator, so `await` works
+
+    async def __aenter__(self) -> Any:
+        return self._value
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._value.close()
+
+
+class _Inline:
+    """Stands in for aiosqlite's queue to its thread, which SQLAlchemy's isolation-level
+    setter uses directly: runs the function at once and settles the future."""
+
+    @staticmethod
+    def put_nowait(item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:  # noqa: BLE001 - handed to the awaiting caller
+            future.set_exception(error)
+
+
+class Cursor:
+    __slots__ = ("_connection", "_cursor")
+
+    def __init__(self, connection: Connection, cursor: sqlite3.Cursor) -> None:
+        self._connection = connection
+        self._cursor = cursor
+
+    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Cursor:
+        await self._connection._call(self._cursor.execute, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Cursor:
+        await self._connection._call(self._cursor.executemany, sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+class Connection:
+    """The subset of `aiosqlite.Connection` SQLAlchemy's dialect uses."""
+
+    _tx = _Inline()
+
+    def __init__(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
+        self._connection: sqlite3.Connection | None = connection
+        self._busy_timeout = busy_timeout
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a statement; while another process holds the write lock, wait without
+        blocking the event loop and try again."""
+        try:
+            return function(*args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+        deadline = time.monotonic() + self._busy_timeout
+        pause = _FIRST_PAUSE
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                return function(*args)
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error) or time.monotonic() >= deadline:
+                    raise
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
+    def cursor(self) -> _Done:
+        return _Done(Cursor(self, self._conn.cursor()))
+
+    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Cursor:
+        return await Cursor(self, self._conn.cursor()).execute(sql, parameters)
+
+    async def commit(self) -> None:
+        await self._call(self._conn.commit)
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _Opening:
+    """What `connect` returns: awaitable, like aiosqlite's; `_thread` because SQLAlchemy
+    marks aiosqlite's worker thread as a daemon (there is none here)."""
+
+    __slots__ = ("_thread", "_database", "_busy_timeout", "_kwargs")
+
+    def __init__(self, database: str, busy_timeout: float, kwargs: dict[str, Any]) -> None:
+        self._thread = SimpleNamespace(daemon=True)
+        self._database = database
+        self._busy_timeout = busy_timeout
+        self._kwargs = kwargs
+
+    def __await__(self) -> Generator[Any, None, Connection]:
+        # No busy handler (see the module's docstring); autocommit unless we BEGIN ourselves.
+        kwargs = {**self._kwargs, "timeout": 0, "isolation_level": None, "check_same_thread": False}
+        return Connection(sqlite3.connect(self._database, **kwargs), self._busy_timeout)
+        yield  # a generator, so `await` works
+
+
+def connect(database: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> _Opening:
+    """Like `aiosqlite.connect`: an awaitable of the connection."""
+    return _Opening(database, busy_timeout, kwargs)
+
+
+def inline_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
+    """The DBAPI module to give `create_async_engine(module=...)` for a `sqlite+aiosqlite` URL."""
+    import sys
+
+    return AsyncAdapt_aiosqlite_dbapi(sys.modules[__name__], sqlite3)
