@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.upsert import insert_or_ignore, insert_or_update
@@ -24,6 +24,21 @@ from loyaltybot.db.models import (
     Token,
     Voucher,
 )
+
+
+# Statements run on every update, built once: Core (table columns), parameters bound at
+# execution. Building an ORM statement and its cache key costs more than running it.
+_customers = Customer.__table__.c
+_staff = StaffMember.__table__.c
+_conversations = ConversationState.__table__.c
+_IDENTITY = select(
+    select(_customers.language).where(_customers.telegram_id == bindparam("telegram_id")).scalar_subquery(),
+    select(_staff.role)
+    .where(_staff.telegram_id == bindparam("telegram_id"), _staff.active.is_(True))
+    .scalar_subquery(),
+)
+_CONVERSATION = select(_conversations.state, _conversations.data).where(_conversations.key == bindparam("key"))
+_CONVERSATION_END = delete(ConversationState.__table__).where(_conversations.key == bindparam("key"))
 
 
 class _Repository:
@@ -132,13 +147,7 @@ class StaffRepository(_Repository):
 
     async def identity_of(self, telegram_id: int) -> tuple[str | None, str | None]:
         """(stored customer language, active staff role) of a Telegram user, in one statement."""
-        language = select(Customer.language).where(Customer.telegram_id == telegram_id).scalar_subquery()
-        role = (
-            select(StaffMember.role)
-            .where(StaffMember.telegram_id == telegram_id, StaffMember.active.is_(True))
-            .scalar_subquery()
-        )
-        row = (await self.session.execute(select(language, role))).one()
+        row = (await self.session.execute(_IDENTITY, {"telegram_id": telegram_id})).one()
         return row[0], row[1]
 
     async def list_active(self) -> Sequence[StaffMember]:
@@ -648,12 +657,14 @@ class AuditRepository(_Repository):
 
 
 class ConversationRepository(_Repository):
-    async def get(self, key: str) -> ConversationState | None:
-        return await self.session.get(ConversationState, key)
+    async def get(self, key: str) -> tuple[str | None, str] | None:
+        """(state, data as JSON) of a conversation, or None when there is none."""
+        row = (await self.session.execute(_CONVERSATION, {"key": key})).first()
+        return None if row is None else (row[0], row[1])
 
     async def put(self, key: str, *, state: str | None, data: str, now: datetime) -> None:
         if state is None and data == "{}":
-            await self.session.execute(delete(ConversationState).where(ConversationState.key == key))
+            await self.session.execute(_CONVERSATION_END, {"key": key})
             return
         await insert_or_update(
             self.session,

@@ -1,12 +1,14 @@
 """INSERT ... ON CONFLICT for both dialects (SQLite and PostgreSQL share the syntax).
 
 A read-then-insert races under concurrency (two first saves of the same key); a single
-statement does not.
+statement does not. The statements are built once per table and shape, and the values go
+in as parameters: building and cache-keying a statement costs more than running it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -14,21 +16,32 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def _insert(dialect: str, table: Table) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
+@lru_cache(maxsize=64)
+def _ignore_statement(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@lru_cache(maxsize=64)
+def _update_statement(dialect: str, table: Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    statement = _insert(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={column: statement.excluded[column] for column in update}
+    )
+
+
 async def insert_or_ignore(session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str]) -> None:
-    statement = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
-    await session.execute(statement)
+    await session.execute(_ignore_statement(_dialect(session), table, tuple(keys)), values)
 
 
 async def insert_or_update(
     session: AsyncSession, table: Table, values: dict[str, Any], keys: Sequence[str], update: Sequence[str]
 ) -> None:
-    statement = _insert(session, table).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={column: statement.excluded[column] for column in update}
-    )
-    await session.execute(statement)
+    await session.execute(_update_statement(_dialect(session), table, tuple(keys), tuple(update)), values)

@@ -18,9 +18,10 @@ class ConversationService:
     async def load(self, key: str) -> tuple[str | None, dict[str, Any]]:
         async with self._reader() as uow:
             row = await uow.conversations.get(key)
-            if row is None:
-                return None, {}
-            return row.state, json.loads(row.data)
+        if row is None:
+            return None, {}
+        state, data = row
+        return state, json.loads(data)
 
     async def save(self, key: str, state: str | None, data: dict[str, Any]) -> None:
         async with self._writer() as uow:
