@@ -171,6 +171,10 @@ class Sender:
     async def _drain_once(self) -> None:
         jobs = await self._outbox.next_jobs(BATCH)
         if not jobs:
+            if self._tasks:
+                # Nothing more to claim: record the last sends as soon as they are done, so the
+                # owner's counts are current, instead of after the next idle pause.
+                await asyncio.wait(set(self._tasks), timeout=self._idle_poll)
             await self._flush()
             await self._outbox.close_finished()
             await asyncio.sleep(self._idle_poll)
