@@ -380,6 +380,10 @@ class RemindersSection(_Section):
         en="🎟 A voucher of yours expires in {days} days. Show it at the counter before then: see /card.",
         ms="🎟 Baucar anda akan tamat tempoh dalam {days} hari. Tunjukkannya di kaunter sebelum itu: lihat /card.",
     )
+    # A reserved reward (a pending redemption) lapsing within this many minutes: one message with the
+    # minutes left and a button showing its QR code again (0 = off). Its text is in the translations.
+    # Must be less than [rewards] redemption_validity_minutes: see Program.redemption_reminder_lead.
+    redemption_minutes: int = Field(5, ge=0, le=24 * 60)
 
     @field_validator("points", "voucher")
     @classmethod
@@ -438,14 +442,35 @@ class Program(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Program:
+        reminders, validity = self.offers.reminders, self.rewards.redemption_validity_minutes
+        # Only a lead the file sets is refused: a file from before the reminder existed, with a
+        # validity of 5 minutes or less, keeps working (the reminder is off then).
+        if "redemption_minutes" in reminders.model_fields_set and reminders.redemption_minutes >= validity:
+            raise ValueError(
+                f"offers.reminders.redemption_minutes ({reminders.redemption_minutes}) must be less than "
+                f"rewards.redemption_validity_minutes ({validity}); 0 turns the reminder off"
+            )
         return self
+
+    @property
+    def redemption_reminder_lead(self) -> timedelta | None:
+        """How long before a reserved reward lapses its reminder goes; None when it is off: 0 minutes,
+        reminders switched off, or the default lead not shorter than the redemption validity."""
+        reminders = self.offers.reminders
+        minutes = reminders.redemption_minutes
+        if not reminders.enabled or not minutes or minutes >= self.rewards.redemption_validity_minutes:
+            return None
+        return timedelta(minutes=minutes)
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        path = ".".join(str(p) for p in item["loc"])
         message = item["msg"]
+        if not path:  # a rule across sections (Program._consistent) names its keys itself
+            lines.append(f"{source}: {message.removeprefix('Value error, ')}")
+            continue
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         lines.append(f"{source}: {path}: {message}")

@@ -30,7 +30,8 @@ def test_as_of_is_the_end_of_the_day_in_the_shop_time_zone() -> None:
     now = datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("UTC"))
     assert as_of_for(None, now, tz) == now
     assert as_of_for(date(2027, 1, 31), now, tz) == datetime(2027, 2, 1, 0, 0, tzinfo=tz)
-    assert set(JOBS) == {"expire-points", "expire-redemptions", "review-tiers", "birthday", "festivals", "win-back", "reminders", "invite-surveys"}
+    assert set(JOBS) == {"expire-points", "expire-redemptions", "review-tiers", "redemption-reminders", "birthday",
+                         "festivals", "win-back", "reminders", "invite-surveys"}
 
 
 def test_each_job_has_its_next_run_in_shop_time() -> None:
@@ -42,6 +43,7 @@ def test_each_job_has_its_next_run_in_shop_time() -> None:
     early = datetime(2026, 11, 22, 23, 0, tzinfo=ZoneInfo("UTC"))  # 07:00 on the 23rd in Kuala Lumpur
     assert JOBS["festivals"].next_run(early, program) == datetime(2026, 11, 23, 9, 0, tzinfo=tz)
     assert JOBS["expire-redemptions"].next_run(now, program) == datetime(2026, 11, 23, 10, 5, tzinfo=tz)
+    assert JOBS["redemption-reminders"].next_run(now, program) == datetime(2026, 11, 23, 10, 1, tzinfo=tz)
 
 
 async def test_jobs_list_and_run(database_url: str, tmp_path: Path) -> None:
@@ -50,6 +52,11 @@ async def test_jobs_list_and_run(database_url: str, tmp_path: Path) -> None:
     lines = [line.split("\t") for line in listed.stdout.splitlines()]
     assert [line[0] for line in lines] == list(JOBS)
     assert all(datetime.fromisoformat(line[1]).utcoffset() == timedelta(hours=8) for line in lines)
+    lapse = next(line for line in lines if line[0] == "redemption-reminders")
+    assert "reserved reward about to lapse" in lapse[2]
+    ran = run_cli("jobs", "run", "redemption-reminders", database_url=database_url, tmp_path=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "redemption-reminders: nothing due\n"
     ran = run_cli("jobs", "run", "expire-points", "--date", "2027-12-01", database_url=database_url, tmp_path=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "expire-points: expired 0 points of 0 customers\n"

@@ -13,8 +13,11 @@ from loyaltybot.domain.offers import (
     birthday_month_days,
     festival_slug,
     malaysian_english,
+    minutes_left,
     offer_source_key,
     reached_hour,
+    redemption_of_reminder,
+    redemption_reminder_key,
     shop_day,
     winback_key,
 )
@@ -66,3 +69,26 @@ def test_festival_names_as_malaysians_say_them_in_english() -> None:
     assert malaysian_english("Eid al-Fitr") == "Hari Raya Aidilfitri"
     assert malaysian_english("Diwali") == "Deepavali"
     assert malaysian_english("Chinese New Year") == "Chinese New Year"
+
+
+def test_lapse_reminder_keys_name_their_redemption() -> None:
+    key = redemption_reminder_key(123456789)
+    assert key == "reminder:redemption:123456789" and len(key) <= 64  # campaigns.key is String(64)
+    assert redemption_of_reminder(key) == 123456789
+    for other in ("reminder:points:2027-06-30", "reminder:redemption:", "reminder:redemption:12x", "birthday:2027"):
+        assert redemption_of_reminder(other) is None
+
+
+@pytest.mark.parametrize(
+    ("left", "minutes"),
+    [
+        (timedelta(minutes=5), 5),
+        (timedelta(minutes=4, seconds=59), 4),  # never promise more time than is left
+        (timedelta(minutes=1, seconds=1), 1),
+        (timedelta(seconds=20), 1),  # something is left: at least "1 min"
+        (timedelta(minutes=15), 15),
+    ],
+)
+def test_minutes_left_round_down_but_never_to_zero(left: timedelta, minutes: int) -> None:
+    now = datetime(2027, 1, 1, 10, 0, tzinfo=UTC)
+    assert minutes_left(now + left, now) == minutes

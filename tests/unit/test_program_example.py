@@ -51,3 +51,35 @@ def test_tier_reward_and_voucher_settings_are_validated(tmp_path: Path) -> None:
     path.write_text("[rewards]\nredemption_validity_minutes = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="rewards.redemption_validity_minutes"):
         load_program(path)
+
+
+def test_the_lapse_reminder_comes_before_the_redemption_lapses(tmp_path: Path) -> None:
+    program = Program()
+    assert (program.offers.reminders.redemption_minutes, program.rewards.redemption_validity_minutes) == (5, 15)
+    assert program.redemption_reminder_lead == timedelta(minutes=5)
+    path = tmp_path / "program.toml"
+    # A file that sets a lead not shorter than the validity is refused, with both keys named.
+    path.write_text("[rewards]\nredemption_validity_minutes = 5\n[offers.reminders]\nredemption_minutes = 5\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_program(path)
+    message = str(error.value)
+    assert message == (
+        f"{path}: offers.reminders.redemption_minutes (5) must be less than "
+        "rewards.redemption_validity_minutes (5); 0 turns the reminder off"
+    )
+    path.write_text("[rewards]\nredemption_validity_minutes = 5\n[offers.reminders]\nredemption_minutes = 0\n",
+                    encoding="utf-8")
+    assert load_program(path).redemption_reminder_lead is None
+    # A file from before the reminder existed, with a short validity, still loads: the reminder is off.
+    path.write_text("[rewards]\nredemption_validity_minutes = 5\n", encoding="utf-8")
+    assert load_program(path).redemption_reminder_lead is None
+    path.write_text("[rewards]\nredemption_validity_minutes = 6\n", encoding="utf-8")
+    assert load_program(path).redemption_reminder_lead == timedelta(minutes=5)
+    path.write_text("[offers.reminders]\nredemption_minutes = 14\n", encoding="utf-8")
+    assert load_program(path).redemption_reminder_lead == timedelta(minutes=14)
+    path.write_text("[offers.reminders]\nenabled = false\n", encoding="utf-8")
+    assert load_program(path).redemption_reminder_lead is None
+    path.write_text("[offers.reminders]\nredemption_minutes = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="offers.reminders.redemption_minutes"):
+        load_program(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,5 +25,8 @@ async def test_every_job_is_scheduled_and_runs_at_start_up() -> None:
         assert isinstance(trigger, CronTrigger) and str(trigger.timezone) == "Asia/Kuala_Lumpur"
         assert str(trigger.fields[5]) == "8"  # the hour field
     assert isinstance(jobs["job:expire-redemptions"].trigger, IntervalTrigger)
+    # A reservation lasts 15 minutes by default: its reminder is looked for every minute.
+    lapse = jobs["job:redemption-reminders"].trigger
+    assert isinstance(lapse, IntervalTrigger) and lapse.interval == timedelta(minutes=1)
     # Pending jobs of a scheduler not started yet carry the start-up run (catch-up) as their first run.
     assert all(job.next_run_time <= datetime.now(UTC) for job in jobs.values())

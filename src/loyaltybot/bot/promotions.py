@@ -11,7 +11,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 
-from loyaltybot.bot.callbacks import BroadcastCb, PromoCb, SurveyCb
+from loyaltybot.bot.callbacks import BroadcastCb, PromoCb, RewardCb, SurveyCb
 from loyaltybot.bot.menu import N_
 from loyaltybot.bot.texts import local_time
 from loyaltybot.config import TiersSection
@@ -29,6 +29,12 @@ SURVEY_INVITATION_REWARD = N_(
     "and you earn <b>{points}</b> points for completing it."
 )
 
+LAPSE_REMINDER = N_(
+    "⏰ <b>{name}</b> is still reserved for you, but only for {minutes} more min. Show the QR code at the "
+    "counter, or it will be released and your points returned."
+)
+SHOW_REDEMPTION_QR = N_("📱 Show my QR code")
+
 
 def message_text(content: Content, i18n: I18n, language: str) -> str:
     """A campaign's text in the customer's language. A survey invitation wraps the survey's
@@ -38,6 +44,25 @@ def message_text(content: Content, i18n: I18n, language: str) -> str:
         return text
     template = SURVEY_INVITATION_REWARD if content.reward_points else SURVEY_INVITATION
     return i18n.gettext(template, locale=language).format(title=text, points=content.reward_points)
+
+
+def lapse_reminder_text(content: Content, i18n: I18n, language: str, minutes: int) -> str:
+    """A reserved reward about to lapse; the campaign's texts are the reward's names (escaped)."""
+    return i18n.gettext(LAPSE_REMINDER, locale=language).format(name=content.text_for(language), minutes=minutes)
+
+
+def lapse_reminder_keyboard(i18n: I18n, language: str, redemption_id: int) -> InlineKeyboardMarkup:
+    """Shows the redemption's QR code again (the /rewards "📱 QR" button: only while it is open)."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=i18n.gettext(SHOW_REDEMPTION_QR, locale=language),
+                    callback_data=RewardCb(action="show", id=redemption_id).pack(),
+                )
+            ]
+        ]
+    )
 
 
 def message_keyboard(content: Content, i18n: I18n, language: str) -> InlineKeyboardMarkup | None:

@@ -1,11 +1,14 @@
 """Automatic offers: one campaign per key (`birthday:2027`, `festival:deepavali:2027`,
 `winback:2026-09-23`), a personal voucher and a delivery per customer, both queued with
-INSERT … SELECT so a run over 100,000 customers never loads them into Python. Flush, never commit.
+INSERT … SELECT so a run over 100,000 customers never loads them into Python. Reminders of
+reserved rewards about to lapse: one campaign per redemption (`reminder:redemption:<id>`).
+Flush, never commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,17 +17,19 @@ from sqlalchemy import (
     String,
     and_,
     cast,
+    exists,
     func,
     insert,
     literal,
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyaltybot.db.base import UTCDateTime
-from loyaltybot.db.models import Campaign, Customer, OfferSetting, PointLot, Voucher
+from loyaltybot.db.models import Campaign, Customer, Delivery, OfferSetting, PointLot, Redemption, Reward, Voucher
 from loyaltybot.db.repositories import _Repository
 
 AUTOMATIC_AUDIENCE = "automatic"
@@ -64,6 +69,14 @@ def vouchers_expiring_between(start: datetime, end: datetime) -> list[ColumnElem
 
 def last_visit_between(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
     return [Customer.last_visit_at >= start, Customer.last_visit_at < end]
+
+
+@dataclass(frozen=True, slots=True)
+class LapsingRedemption:
+    id: int
+    customer_id: int
+    name_en: str
+    name_ms: str
 
 
 class OfferRepository(_Repository):
@@ -155,3 +168,61 @@ class OfferRepository(_Repository):
             self.session.add(setting)
         setting.changed_by, setting.changed_at = actor, now
         return setting
+
+    # ------------------------------------------------------------------ reserved rewards about to lapse
+    async def lapsing_redemptions(self, after: datetime, until: datetime, key_prefix: str) -> list[LapsingRedemption]:
+        """Pending redemptions expiring in (after, until] whose customer a service message may reach
+        and that have no reminder campaign (`<key_prefix><id>`) yet, soonest first."""
+        reminded = exists().where(Campaign.key == literal(key_prefix, String()) + cast(Redemption.id, String()))
+        rows = await self.session.execute(
+            select(Redemption.id, Redemption.customer_id, Reward.name_en, Reward.name_ms)
+            .join(Reward, Reward.id == Redemption.reward_id)
+            .join(Customer, Customer.id == Redemption.customer_id)
+            .where(
+                Redemption.status == "pending",
+                Redemption.expires_at > after,
+                Redemption.expires_at <= until,
+                *reachable_audience(),
+                ~reminded,
+            )
+            .order_by(Redemption.expires_at, Redemption.id)
+        )
+        return [LapsingRedemption(int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows.all()]
+
+    async def queue_reminder(
+        self, *, key: str, kind: str, customer_id: int, text_en: str, text_ms: str, now: datetime
+    ) -> bool:
+        """A service campaign of one message to one customer, created at most once per key: the
+        INSERT … ON CONFLICT (key) DO NOTHING decides, so overlapping runs queue it once. False
+        when the key was taken already or the customer can no longer be reached."""
+        values = {
+            "key": key,
+            "kind": kind,
+            "promotional": False,
+            "status": "sending",
+            "audience": AUTOMATIC_AUDIENCE,
+            "text_en": text_en,
+            "text_ms": text_ms,
+            "created_at": now,
+            "started_at": now,
+            "total": 1,
+        }
+        dialect = self.session.bind.dialect.name
+        statement: Any
+        if dialect == "postgresql":
+            statement = postgresql.insert(Campaign).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        else:
+            statement = sqlite.insert(Campaign).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        campaign_id = (await self.session.execute(statement.returning(Campaign.id))).scalar_one_or_none()
+        if campaign_id is None:
+            return False
+        source = select(
+            literal(campaign_id), Customer.id, literal("pending"), literal(0), literal(now, UTCDateTime())
+        ).where(Customer.id == customer_id, *reachable_audience())
+        columns = ["campaign_id", "customer_id", "status", "attempts", "next_attempt_at"]
+        queued = (await self.session.execute(insert(Delivery).from_select(columns, source))).rowcount  # type: ignore[attr-defined]
+        if not queued:  # the customer became unreachable since they were selected: nothing to send
+            await self.session.execute(
+                update(Campaign).where(Campaign.id == campaign_id).values(status="done", total=0, finished_at=now)
+            )
+        return bool(queued)

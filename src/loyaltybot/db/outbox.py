@@ -257,6 +257,22 @@ class OutboxRepository(_Repository):
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def withdraw_campaign(self, key: str, now: datetime) -> int:
+        """The campaign of `key`, if still sending, is cancelled with its unsent rows (a reminder
+        whose reason went away). Returns how many rows will not be sent."""
+        campaigns = select(Campaign.id).where(Campaign.key == key, Campaign.status == "sending")
+        result = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.campaign_id.in_(campaigns), Delivery.status == "pending")
+            .values(status="cancelled", finished_at=now)
+        )
+        await self.session.execute(
+            update(Campaign)
+            .where(Campaign.key == key, Campaign.status == "sending")
+            .values(status="cancelled", cancelled_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def tally(self, campaign_id: int) -> dict[str, int]:
         rows = await self.session.execute(
             select(Delivery.status, func.count())

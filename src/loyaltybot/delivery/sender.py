@@ -31,6 +31,8 @@ from aiogram.utils.i18n import I18n
 
 from loyaltybot.bot.promotions import (
     cancel_keyboard,
+    lapse_reminder_keyboard,
+    lapse_reminder_text,
     message_keyboard,
     message_text,
     offer_caption,
@@ -40,7 +42,7 @@ from loyaltybot.bot.promotions import (
 from loyaltybot.domain.outbox import Outcome, TokenBucket, classify_error
 from loyaltybot.domain.tokens import deep_link
 from loyaltybot.render.qr import qr_png
-from loyaltybot.services.offers import OFFER_KINDS, OfferService
+from loyaltybot.services.offers import LAPSE_REMINDER, OFFER_KINDS, OfferService
 from loyaltybot.services.outbox import Content, Job, OutboxService, Progress, Result
 
 log = logging.getLogger(__name__)
@@ -241,6 +243,15 @@ class Sender:
             return Result(job, Outcome.FAILED, error="campaign missing")
         text = message_text(content, self._i18n, job.language)
         markup = message_keyboard(content, self._i18n, job.language)
+        if content.kind == LAPSE_REMINDER:
+            # Written now, with the minutes left now; not sent once the redemption has closed.
+            if self._offers is None:
+                return Result(job, Outcome.FAILED, error="redemption reminders need the offer service")
+            lapse = await self._offers.lapse_reminder(job.campaign_id)
+            if lapse is None:
+                return Result(job, Outcome.WITHDRAWN, error="redemption closed")
+            text = lapse_reminder_text(content, self._i18n, job.language, lapse.minutes_left)
+            markup = lapse_reminder_keyboard(self._i18n, job.language, lapse.redemption_id)
         paid = True if self._paid else None
         voucher = None
         if self._offers is not None and content.kind in OFFER_KINDS:

@@ -8,6 +8,7 @@ is read by the service layer.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -21,8 +22,11 @@ __all__ = [
     "festival_key",
     "festival_slug",
     "malaysian_english",
+    "minutes_left",
     "offer_source_key",
     "reached_hour",
+    "redemption_of_reminder",
+    "redemption_reminder_key",
     "shop_day",
     "winback_key",
 ]
@@ -100,6 +104,26 @@ def winback_key(last_visit_day: date) -> str:
 def offer_source_key(campaign_key: str, customer_id: int) -> str:
     """The voucher a customer got with an automatic message (one per message)."""
     return f"{campaign_key}:{customer_id}"
+
+
+# A reserved reward about to lapse: one campaign per redemption, so its key is the exactly-once guard.
+REDEMPTION_REMINDER_PREFIX = "reminder:redemption:"
+
+
+def redemption_reminder_key(redemption_id: int) -> str:
+    return f"{REDEMPTION_REMINDER_PREFIX}{redemption_id}"
+
+
+def redemption_of_reminder(key: str) -> int | None:
+    """The redemption a reminder's campaign key names (None for any other key)."""
+    rest = key.removeprefix(REDEMPTION_REMINDER_PREFIX)
+    return int(rest) if rest != key and rest.isdigit() else None
+
+
+def minutes_left(expires_at: datetime, now: datetime) -> int:
+    """Whole minutes until `expires_at`, rounded down so a customer is never promised more time than
+    they have (4 min 50 s left is "4 min"); at least 1 while anything is left."""
+    return max(1, math.floor((expires_at - now).total_seconds() / 60))
 
 
 @dataclass(frozen=True, slots=True)

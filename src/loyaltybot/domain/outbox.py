@@ -160,6 +160,7 @@ class Outcome(enum.Enum):
     UNREACHABLE = "unreachable"  # 400 chat not found / user deactivated
     RETRY = "retry"  # 5xx or network trouble: retry with backoff
     FAILED = "failed"  # any other refusal: this message will never go through
+    WITHDRAWN = "withdrawn"  # not sent: its reason went away since it was queued (a redemption closed)
 
 
 def classify_error(status: int | None, description: str) -> Outcome:

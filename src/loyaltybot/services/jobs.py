@@ -82,6 +82,10 @@ async def _reminders(services: Services, as_of: datetime) -> str:
     return (await services.offers.send_reminders(as_of)).summary()
 
 
+async def _redemption_reminders(services: Services, as_of: datetime) -> str:
+    return (await services.offers.send_lapse_reminders(as_of)).summary()
+
+
 def _offers_hour(program: Program) -> int:
     return program.offers.hour
 
@@ -99,6 +103,8 @@ JOBS: dict[str, Job] = {
             every_minutes=5),
         Job("review-tiers", "recompute tiers from spend in the rolling window (daily downgrades)", _review_tiers,
             hour=_maintenance_hour),
+        Job("redemption-reminders", "remind customers of a reserved reward about to lapse (once per redemption)",
+            _redemption_reminders, every_minutes=1),
         Job("birthday", "birthday offers with a voucher (29 Feb on 28 Feb), once a year", _birthday, hour=_offers_hour),
         Job("festivals", "festival offers with a voucher, N days before each enabled festival", _festivals,
             hour=_offers_hour),

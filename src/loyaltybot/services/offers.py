@@ -29,13 +29,17 @@ from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.offers import (
     BIRTHDAY_CHANGE_COOLDOWN,
+    REDEMPTION_REMINDER_PREFIX,
     Festival,
     birthday_key,
     birthday_month_days,
     festival_slug,
     malaysian_english,
+    minutes_left,
     offer_source_key,
     reached_hour,
+    redemption_of_reminder,
+    redemption_reminder_key,
     shop_day,
     winback_key,
 )
@@ -46,6 +50,8 @@ from loyaltybot.services.base import ShopService
 log = logging.getLogger(__name__)
 
 OFFER_KINDS = frozenset({"birthday", "festival", "winback"})
+# A reserved reward about to lapse: a service message written when it is sent (see send_lapse_reminders).
+LAPSE_REMINDER = "lapse-reminder"
 BIRTHDAY = "birthday"
 FESTIVAL = "festival"
 WINBACK = "winback"
@@ -107,6 +113,15 @@ class OfferRun:
         if not self.queued:
             return "nothing due"
         return ", ".join(f"{key}: {count} queued" for key, count in sorted(self.queued.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class LapseReminder:
+    """What the sender needs to write a lapse reminder: the redemption (for its QR button) and the
+    whole minutes left as it is sent."""
+
+    redemption_id: int
+    minutes_left: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +405,63 @@ class OfferService(ShopService):
             await uow.commit()
         log.info("reminders queued: %s", queued)
         return OfferRun(queued)
+
+    # ------------------------------------------------------------------ reserved rewards about to lapse
+    async def send_lapse_reminders(self, as_of: datetime | None = None) -> OfferRun:
+        """Remind customers of a reserved reward (a pending redemption) lapsing within
+        `[offers.reminders] redemption_minutes`: once per redemption, whatever the marketing choice.
+
+        Exactly once: each reminder is its own campaign keyed `reminder:redemption:<id>`, created by
+        INSERT … ON CONFLICT DO NOTHING with its one delivery in the same transaction. A campaign per
+        redemption rather than a `reminded_at` column on `redemptions`: the outbox allows one delivery
+        per campaign × customer, so two redemptions of one customer need two campaigns anyway, and
+        the unique key then is the guard itself, with no migration. It also lets a redemption that
+        closes (confirmed, cancelled, expired) withdraw its reminder by key in the same transaction
+        (RewardService). The message is written when it is sent, with the minutes left then; the
+        sender withdraws it instead if the redemption closed in between.
+
+        The scheduler runs this every minute: a run with nothing due only reads.
+        """
+        as_of = as_of or self._clock()
+        lead = self._program.redemption_reminder_lead
+        if lead is None:
+            return OfferRun({}, "redemption reminders are switched off")
+        until = as_of + lead
+        async with self._reader() as uow:
+            if not await uow.offers.lapsing_redemptions(as_of, until, REDEMPTION_REMINDER_PREFIX):
+                return OfferRun({})
+        now = self._clock()
+        queued = 0
+        async with self._writer() as uow:
+            # Read again under the write transaction: one closed since the first look is left out.
+            for redemption in await uow.offers.lapsing_redemptions(as_of, until, REDEMPTION_REMINDER_PREFIX):
+                queued += await uow.offers.queue_reminder(
+                    key=redemption_reminder_key(redemption.id),
+                    kind=LAPSE_REMINDER,
+                    customer_id=redemption.customer_id,
+                    # The reward's names, escaped: the sender puts them in the message (HTML).
+                    text_en=html.escape(redemption.name_en),
+                    text_ms=html.escape(redemption.name_ms),
+                    now=now,
+                )
+            await uow.commit()
+        if queued:
+            log.info("redemption reminders queued: %d", queued)
+        return OfferRun({"reminder:redemption": queued} if queued else {})
+
+    async def lapse_reminder(self, campaign_id: int) -> LapseReminder | None:
+        """For the sender, right before it sends a lapse reminder: its redemption and the minutes
+        left, or None when the redemption is no longer pending or has run out (not sent then)."""
+        now = self._clock()
+        async with self._reader() as uow:
+            campaign = await uow.outbox.campaign(campaign_id)
+            if campaign is None or campaign.kind != LAPSE_REMINDER:
+                return None
+            redemption_id = redemption_of_reminder(campaign.key)
+            redemption = await uow.redemptions.get(redemption_id) if redemption_id is not None else None
+        if redemption is None or redemption.status != "pending" or redemption.expires_at <= now:
+            return None
+        return LapseReminder(redemption_id=redemption.id, minutes_left=minutes_left(redemption.expires_at, now))
 
     # ------------------------------------------------------------------ the sender's attachment
     async def voucher_for(self, campaign_id: int, customer_id: int) -> OfferVoucher | None:

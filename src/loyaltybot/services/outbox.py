@@ -37,7 +37,9 @@ class Content:
     button_url: str | None
     survey_id: int | None = None  # a survey invitation: the survey its button opens
     reward_points: int = 0  # … and the points for completing it
-    kind: str = "broadcast"  # automatic offers ("birthday", "festival", "winback") carry a voucher
+    # Automatic offers ("birthday", "festival", "winback") carry a voucher; a "lapse-reminder" is
+    # written when it is sent, from its redemption.
+    kind: str = "broadcast"
 
     def text_for(self, language: str) -> str:
         return self.text_ms if language == "ms" and self.text_ms else self.text_en
@@ -227,6 +229,8 @@ class OutboxService:
             elif outcome in (Outcome.BLOCKED, Outcome.UNREACHABLE):
                 await uow.outbox.finish(job.delivery_id, "blocked", now, error=result.error)
                 await uow.outbox.mark_customer_unreachable(job.customer_id, now)
+            elif outcome is Outcome.WITHDRAWN:
+                await uow.outbox.finish(job.delivery_id, "cancelled", now, error=result.error)
             elif outcome is Outcome.PAUSE:
                 # Telegram refused before delivering: not an attempt, retry after the pause.
                 await uow.outbox.release(

@@ -7,6 +7,8 @@ transaction:
 - confirm: one conditional UPDATE on the pending, unexpired row (confirmed at most once);
 - cancel / expire: one conditional UPDATE on the pending row, then a "reversal" entry, the
   lots restored and the unit of stock given back.
+Closing a redemption also withdraws its lapse reminder if that is still waiting in the outbox
+(OfferService.send_lapse_reminders), in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from loyaltybot.db.models import Customer, LedgerEntry, Redemption, Reward
 from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.lots import InsufficientPoints
+from loyaltybot.domain.offers import redemption_reminder_key
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
 from loyaltybot.services.access import require_owner, require_staff
 from loyaltybot.services.base import ShopService
@@ -480,6 +483,7 @@ class RewardService(ShopService):
             )
         )
         await uow.rewards.give_back_one(redemption.reward_id)
+        await uow.outbox.withdraw_campaign(redemption_reminder_key(redemption.id), now)
         await uow.audit.record(
             actor=actor,
             action=f"reward.{status}",
@@ -572,6 +576,7 @@ class RewardService(ShopService):
                                                require_unexpired=True):
                 await uow.session.refresh(redemption)
                 raise RedemptionClosed(status=redemption.status if redemption.status != "pending" else "expired")
+            await uow.outbox.withdraw_campaign(redemption_reminder_key(redemption.id), now)
             await uow.audit.record(
                 actor=actor,
                 action="reward.confirmed",
