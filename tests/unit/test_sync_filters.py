@@ -1,4 +1,5 @@
-"""Magic filters run on the event loop, not through aiogram's `asyncio.to_thread`."""
+"""Plain filters (magic filters, FSM states) run on the event loop, not through aiogram's
+`asyncio.to_thread`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 
 import pytest
 from aiogram import F, Router
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Chat, Message, User
 
-from loyaltybot.bot.dispatcher import run_magic_filters_inline
+from loyaltybot.bot.dispatcher import run_sync_filters_inline
+
+
+class Form(StatesGroup):
+    name = State()
 
 
 def _message(text: str | None, chat_type: str = "private") -> Message:
@@ -40,12 +46,19 @@ async def test_magic_filters_are_checked_inline_with_the_same_results(monkeypatc
     async def plain_text(message: Message) -> None:  # pragma: no cover - never called
         pass
 
-    assert run_magic_filters_inline(root) == 3
-    assert run_magic_filters_inline(root) == 0  # idempotent
+    @child.message(Form.name, F.text)
+    async def name_given(message: Message) -> None:  # pragma: no cover - never called
+        pass
+
+    assert run_sync_filters_inline(root) == 5
+    assert run_sync_filters_inline(root) == 0  # idempotent
     _no_threads(monkeypatch)
     handler = child.message.handlers[0]
     assert (await handler.check(_message("hello")))[0] is True
     assert (await handler.check(_message("/start")))[0] is False
     assert (await handler.check(_message(None)))[0] is False
+    in_form = child.message.handlers[1]
+    assert (await in_form.check(_message("Ali"), raw_state=Form.name.state))[0] is True
+    assert (await in_form.check(_message("Ali"), raw_state=None))[0] is False
     assert (await child.message.check_root_filters(_message("hi")))[0] is True
     assert (await child.message.check_root_filters(_message("hi", chat_type="group")))[0] is False
