@@ -14,6 +14,7 @@ bot's "+N points" reply is visible in the customer's chat. Each claim is one upd
 the bot; the bot answers the customer and notifies the staff member (two sendMessage).
 
     python benchmarks/bench_claims.py [--customers N] [--concurrency C] [--database-url URL] [--in-process]
+        [--profile OUT.txt]
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from loyaltybot.app import App, build_app, build_core, serve
 from loyaltybot.config import PROJECT_ROOT, Settings
 from loyaltybot.db.models import Customer, LedgerEntry, Token
 from loyaltybot.sandbox import BotApiEmulator, SimUser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_registration import Profiler  # noqa: E402 - the sibling script's py-spy wrapper
 
 BOT_TOKEN = "123456:BENCH-token"
 BOT_USERNAME = "loyalty_bench_bot"
@@ -173,6 +177,9 @@ async def main(args: argparse.Namespace) -> int:
             except Exception as exc:  # noqa: BLE001 - reported and fails the run
                 errors.append(f"user {user.id}: {type(exc).__name__}: {str(exc)[:300]}")
 
+    profiler = Profiler(Path(args.profile) if args.profile else None)
+    if process is not None:
+        profiler.start(process.pid)
     calls_before = len(emu.calls)
     bot_cpu_before = process_cpu_seconds(process.pid) if process is not None else None
     cpu_before = time.process_time()
@@ -181,6 +188,7 @@ async def main(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - began
     cpu = time.process_time() - cpu_before
     bot_cpu_after = process_cpu_seconds(process.pid) if process is not None else None
+    profiler.stop()
     bot_cpu = bot_cpu_after - bot_cpu_before if bot_cpu_before is not None and bot_cpu_after is not None else None
     # The staff notifications trail the customers' replies by a moment: wait for all of them.
     notified = 0
@@ -256,6 +264,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10, help="claims in flight at once (default 10)")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument("--in-process", action="store_true", help="run the bot in this process (shares its core)")
+    parser.add_argument("--profile", metavar="OUT.txt", default=None,
+                        help="py-spy record the bot process during the claims (see bench_registration.py)")
     args = parser.parse_args(argv)
     if args.customers < 1 or args.concurrency < 1:
         parser.error("--customers and --concurrency must be positive")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.upsert import insert_or_ignore, insert_or_update
@@ -26,11 +26,15 @@ from loyaltybot.db.models import (
 )
 
 
-# Statements run on every update, built once: Core (table columns), parameters bound at
-# execution. Building an ORM statement and its cache key costs more than running it.
+# Statements run on every update or claim, built once, parameters bound at execution
+# (`p_` names: an UPDATE's SET may not reuse a column's name). Building a statement and its
+# cache key costs more than running it; Core (table columns) also skips the ORM's
+# statement handling where no ORM object is wanted.
 _customers = Customer.__table__.c
 _staff = StaffMember.__table__.c
 _conversations = ConversationState.__table__.c
+_tokens = Token.__table__.c
+_ledger = LedgerEntry.__table__.c
 _IDENTITY = select(
     select(_customers.language).where(_customers.telegram_id == bindparam("telegram_id")).scalar_subquery(),
     select(_staff.role)
@@ -39,6 +43,40 @@ _IDENTITY = select(
 )
 _CONVERSATION = select(_conversations.state, _conversations.data).where(_conversations.key == bindparam("key"))
 _CONVERSATION_END = delete(ConversationState.__table__).where(_conversations.key == bindparam("key"))
+_CUSTOMER_BY_TELEGRAM_ID = select(Customer).where(Customer.telegram_id == bindparam("p_telegram_id"))
+_CUSTOMER_BY_TELEGRAM_ID_FOR_UPDATE = _CUSTOMER_BY_TELEGRAM_ID.with_for_update()
+_CREDIT = (
+    update(Customer.__table__)
+    .where(_customers.id == bindparam("p_id"), _customers.balance + bindparam("p_points") >= 0)
+    .values(
+        balance=_customers.balance + bindparam("p_points"),
+        stamps=bindparam("p_stamps"),
+        last_visit_at=bindparam("p_visited_at"),
+    )
+    .returning(_customers.balance)
+)
+_CLAIM_TOKEN = (
+    update(Token.__table__)
+    .where(
+        _tokens.id == bindparam("p_id"),
+        _tokens.kind == bindparam("p_kind"),
+        _tokens.used_at.is_(None),
+        _tokens.expires_at > bindparam("p_now"),
+        or_(_tokens.created_by.is_(None), _tokens.created_by != bindparam("p_used_by")),
+    )
+    .values(used_at=bindparam("p_now"), used_by=bindparam("p_used_by"))
+    .returning(_tokens.amount_sen, _tokens.created_by)
+)
+_in_day = and_(_ledger.created_at >= bindparam("p_day_start"), _ledger.created_at < bindparam("p_day_end"))
+_STAMP_STATE = select(
+    func.max(_ledger.created_at),
+    func.coalesce(func.sum(case((_in_day, _ledger.stamps_delta), else_=0)), 0),
+).where(_ledger.customer_id == bindparam("p_customer_id"), _ledger.stamps_delta > 0)
+_SPEND_SINCE = select(func.coalesce(func.sum(_ledger.spend_sen), 0)).where(
+    _ledger.customer_id == bindparam("p_customer_id"), _ledger.created_at >= bindparam("p_start")
+)
+_SPEND_BETWEEN = _SPEND_SINCE.where(_ledger.created_at < bindparam("p_end"))
+_AUDIT = insert(AuditEntry.__table__)
 
 
 class _Repository:
@@ -48,9 +86,7 @@ class _Repository:
 
 class CustomerRepository(_Repository):
     async def by_telegram_id(self, telegram_id: int) -> Customer | None:
-        return (
-            await self.session.execute(select(Customer).where(Customer.telegram_id == telegram_id))
-        ).scalar_one_or_none()
+        return (await self.session.execute(_CUSTOMER_BY_TELEGRAM_ID, {"p_telegram_id": telegram_id})).scalar_one_or_none()
 
     async def by_id(self, customer_id: int) -> Customer | None:
         return await self.session.get(Customer, customer_id)
@@ -86,7 +122,7 @@ class CustomerRepository(_Repository):
     async def by_telegram_id_for_update(self, telegram_id: int) -> Customer | None:
         """The customer's row, locked until commit (PostgreSQL; SQLite writers are serialized anyway)."""
         return (
-            await self.session.execute(select(Customer).where(Customer.telegram_id == telegram_id).with_for_update())
+            await self.session.execute(_CUSTOMER_BY_TELEGRAM_ID_FOR_UPDATE, {"p_telegram_id": telegram_id})
         ).scalar_one_or_none()
 
     async def by_member_key_for_update(self, member_key: str) -> Customer | None:
@@ -97,11 +133,7 @@ class CustomerRepository(_Repository):
     async def credit(self, customer_id: int, *, points: int, stamps: int, visited_at: datetime) -> int | None:
         """Add points (never below zero) and set the stamp card in one conditional UPDATE; the new balance."""
         result = await self.session.execute(
-            update(Customer)
-            .where(Customer.id == customer_id, Customer.balance + points >= 0)
-            .values(balance=Customer.balance + points, stamps=stamps, last_visit_at=visited_at)
-            .returning(Customer.balance)
-            .execution_options(synchronize_session=False)
+            _CREDIT, {"p_id": customer_id, "p_points": points, "p_stamps": stamps, "p_visited_at": visited_at}
         )
         return result.scalar_one_or_none()
 
@@ -213,13 +245,9 @@ class LedgerRepository(_Repository):
 
     async def stamp_state(self, customer_id: int, *, day_start: datetime, day_end: datetime) -> tuple[datetime | None, int]:
         """(time of the customer's last stamp, stamps given in the shop day [day_start, day_end))."""
-        in_day = and_(LedgerEntry.created_at >= day_start, LedgerEntry.created_at < day_end)
         row = (
             await self.session.execute(
-                select(
-                    func.max(LedgerEntry.created_at),
-                    func.coalesce(func.sum(case((in_day, LedgerEntry.stamps_delta), else_=0)), 0),
-                ).where(LedgerEntry.customer_id == customer_id, LedgerEntry.stamps_delta > 0)
+                _STAMP_STATE, {"p_customer_id": customer_id, "p_day_start": day_start, "p_day_end": day_end}
             )
         ).one()
         last = row[0]
@@ -252,14 +280,13 @@ class LedgerRepository(_Repository):
 
     async def spend_since(self, customer_id: int, start: datetime, end: datetime | None = None) -> int:
         """Sen spent in [start, end): an index range read on (customer_id, created_at)."""
-        conditions = [LedgerEntry.customer_id == customer_id, LedgerEntry.created_at >= start]
-        if end is not None:
-            conditions.append(LedgerEntry.created_at < end)
-        return int(
-            (
-                await self.session.execute(select(func.coalesce(func.sum(LedgerEntry.spend_sen), 0)).where(*conditions))
-            ).scalar_one()
-        )
+        if end is None:
+            result = await self.session.execute(_SPEND_SINCE, {"p_customer_id": customer_id, "p_start": start})
+        else:
+            result = await self.session.execute(
+                _SPEND_BETWEEN, {"p_customer_id": customer_id, "p_start": start, "p_end": end}
+            )
+        return int(result.scalar_one())
 
     async def spend_by_customer(self, start: datetime, end: datetime) -> dict[int, int]:
         """Sen spent per customer in [start, end] (purchases at the review instant count)."""
@@ -540,17 +567,7 @@ class TokenRepository(_Repository):
         One conditional UPDATE: of any number of concurrent claims exactly one gets the row.
         """
         result = await self.session.execute(
-            update(Token)
-            .where(
-                Token.id == token_id,
-                Token.kind == kind,
-                Token.used_at.is_(None),
-                Token.expires_at > now,
-                or_(Token.created_by.is_(None), Token.created_by != used_by),
-            )
-            .values(used_at=now, used_by=used_by)
-            .returning(Token.amount_sen, Token.created_by)
-            .execution_options(synchronize_session=False)
+            _CLAIM_TOKEN, {"p_id": token_id, "p_kind": kind, "p_now": now, "p_used_by": used_by}
         )
         row = result.one_or_none()
         return None if row is None else (row[0], row[1])
@@ -624,16 +641,16 @@ class AuditRepository(_Repository):
         customer_id: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        self.session.add(
-            AuditEntry(
-                actor_telegram_id=actor,
-                action=action,
-                customer_id=customer_id,
-                details=json.dumps(details, sort_keys=True) if details else None,
-                created_at=now,
-            )
+        await self.session.execute(
+            _AUDIT,
+            {
+                "actor_telegram_id": actor,
+                "action": action,
+                "customer_id": customer_id,
+                "details": json.dumps(details, sort_keys=True) if details else None,
+                "created_at": now,
+            },
         )
-        await self.session.flush()
 
     async def between(self, start: datetime, end: datetime, *, prefix: str) -> Sequence[AuditEntry]:
         return (
