@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.upsert import insert_or_ignore, insert_or_update
@@ -77,11 +77,26 @@ _SPEND_SINCE = select(func.coalesce(func.sum(_ledger.spend_sen), 0)).where(
 )
 _SPEND_BETWEEN = _SPEND_SINCE.where(_ledger.created_at < bindparam("p_end"))
 _AUDIT = insert(AuditEntry.__table__)
+_INSERT_RETURNING_ID: dict[Any, Any] = {}
+_Row = TypeVar("_Row", LedgerEntry, PointLot)
 
 
 class _Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def _insert(self, row: _Row) -> _Row:
+        """INSERT a new row at once, without adding it to the session: a Core INSERT …
+        RETURNING id costs far less than the unit of work's add + flush. For append-only rows
+        (ledger entries, point lots) nothing changes after the insert, so the object stays
+        transient, with its id set; what is not set falls back to the column defaults."""
+        table = row.__table__
+        statement = _INSERT_RETURNING_ID.get(table)
+        if statement is None:
+            statement = _INSERT_RETURNING_ID[table] = insert(table).returning(table.c.id)
+        values = {key: value for key, value in inspect(row).dict.items() if key in table.c}
+        row.id = (await self.session.execute(statement, values)).scalar_one()
+        return row
 
 
 class CustomerRepository(_Repository):
@@ -201,9 +216,8 @@ class StaffRepository(_Repository):
 
 class LedgerRepository(_Repository):
     async def add(self, entry: LedgerEntry) -> LedgerEntry:
-        self.session.add(entry)
-        await self.session.flush()
-        return entry
+        """Append an entry (the ledger is append-only); a duplicate idempotency key raises IntegrityError."""
+        return await self._insert(entry)
 
     async def page_for_customer(self, customer_id: int, *, offset: int, limit: int) -> Sequence[LedgerEntry]:
         return (
@@ -311,9 +325,7 @@ class LotRepository(_Repository):
     """FIFO point lots. Rows are loaded and changed under the customer's row lock."""
 
     async def add(self, lot: PointLot) -> PointLot:
-        self.session.add(lot)
-        await self.session.flush()
-        return lot
+        return await self._insert(lot)
 
     async def spendable_for_customer(self, customer_id: int, now: datetime, *, offset: int, limit: int) -> Sequence[PointLot]:
         """Unexpired lots holding points, soonest expiry first (never-expiring last), earn order on ties."""
