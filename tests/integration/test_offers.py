@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,6 +107,18 @@ async def test_birthday_on_the_day_at_the_hour_once(database: Database) -> None:
     assert voucher is not None and voucher.title("ms") == "Hadiah hari jadi: 1 minuman percuma"
     kind, code = decode_payload(voucher.payload, KEY)
     assert kind is TokenKind.VOUCHER and len(code) == 16
+
+
+async def test_overlapping_first_runs_queue_once(database: Database) -> None:
+    """Two processes running the same offer at once (the scheduler and `jobs run`): on
+    PostgreSQL both create the day's campaign concurrently; one wins, neither fails."""
+    await seed_customers(database, [1, 2, 3], birthday_month=3, birthday_day=14)
+    clock = Clock(kl(2027, 3, 14, 9, 30))
+    runs = await asyncio.gather(*(offer_service(database, clock).send_birthdays() for _ in range(4)))
+    assert sum(run.total for run in runs) == 3
+    assert await deliveries(database, "birthday:2027") == {1: "pending", 2: "pending", 3: "pending"}
+    assert len(await vouchers(database, "birthday")) == 3
+    assert await count(database, Campaign) == 1
 
 
 async def test_29_february_is_greeted_on_28_february_in_common_years(database: Database) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loyaltybot.db.base import UTCDateTime
 from loyaltybot.db.models import Campaign, Customer, Delivery, OfferSetting, PointLot, Redemption, Reward, Voucher
 from loyaltybot.db.repositories import _Repository
+from loyaltybot.db.upsert import insert_or_ignore
 
 AUTOMATIC_AUDIENCE = "automatic"
 
@@ -83,22 +84,28 @@ class OfferRepository(_Repository):
     async def campaign_for(
         self, *, key: str, kind: str, text_en: str, text_ms: str, now: datetime, promotional: bool = True
     ) -> Campaign:
-        """The campaign of this key, created on first use. Its texts are fixed by the first run."""
-        campaign = (await self.session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
+        """The campaign of this key, created on first use. Its texts are fixed by the first run.
+
+        Two runs at once (the scheduler and `jobs run`) may both find none: INSERT … ON CONFLICT
+        DO NOTHING lets one create it (on PostgreSQL the other waits for that transaction, then
+        reads its row), so neither fails on the unique key.
+        """
+        by_key = select(Campaign).where(Campaign.key == key)
+        campaign = (await self.session.execute(by_key)).scalar_one_or_none()
         if campaign is None:
-            campaign = Campaign(
-                key=key,
-                kind=kind,
-                promotional=promotional,
-                status="done",
-                audience=AUTOMATIC_AUDIENCE,
-                text_en=text_en,
-                text_ms=text_ms,
-                created_at=now,
-                total=0,
-            )
-            self.session.add(campaign)
-            await self.session.flush()
+            values = {
+                "key": key,
+                "kind": kind,
+                "promotional": promotional,
+                "status": "done",
+                "audience": AUTOMATIC_AUDIENCE,
+                "text_en": text_en,
+                "text_ms": text_ms,
+                "created_at": now,
+                "total": 0,
+            }
+            await insert_or_ignore(self.session, Campaign.__table__, values, keys=["key"])  # type: ignore[arg-type]
+            campaign = (await self.session.execute(by_key)).scalar_one()
         return campaign
 
     async def drop_if_empty(self, campaign: Campaign) -> None:
