@@ -13,8 +13,12 @@ customer sends `/start <payload>` (what the phone camera opens) and we time it u
 bot's "+N points" reply is visible in the customer's chat. Each claim is one update to
 the bot; the bot answers the customer and notifies the staff member (two sendMessage).
 
-    python benchmarks/bench_claims.py [--customers N] [--concurrency C] [--database-url URL] [--in-process]
-        [--profile OUT.txt]
+    python benchmarks/bench_claims.py [--customers N] [--concurrency C | --rate R] [--database-url URL]
+        [--in-process] [--profile OUT.txt]
+
+A closed loop (C claims in flight) measures throughput; its latency is only C / throughput.
+`--rate R` offers the claims at R per second instead (open loop), which measures latency:
+if the bot keeps up (throughput ≈ R), p99 is the bot's.
 """
 
 from __future__ import annotations
@@ -164,7 +168,9 @@ async def main(args: argparse.Namespace) -> int:
     errors: list[str] = []
     gate = asyncio.Semaphore(args.concurrency)
 
-    async def claim(user: SimUser) -> None:
+    async def claim(user: SimUser, start_at: float | None = None) -> None:
+        if start_at is not None:  # open loop: this claim is offered at a fixed instant
+            await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
         async with gate:
             try:
                 began = time.perf_counter()
@@ -184,7 +190,13 @@ async def main(args: argparse.Namespace) -> int:
     bot_cpu_before = process_cpu_seconds(process.pid) if process is not None else None
     cpu_before = time.process_time()
     began = time.perf_counter()
-    await asyncio.gather(*(claim(u) for u in users))
+    if args.rate:
+        # Open loop: claims start at `rate` per second whatever the bot's pace, so the latency
+        # is the bot's (a closed loop's latency is just the claims in flight / throughput).
+        gate = asyncio.Semaphore(len(users))
+        await asyncio.gather(*(claim(u, began + i / args.rate) for i, u in enumerate(users)))
+    else:
+        await asyncio.gather(*(claim(u) for u in users))
     wall = time.perf_counter() - began
     cpu = time.process_time() - cpu_before
     bot_cpu_after = process_cpu_seconds(process.pid) if process is not None else None
@@ -237,7 +249,8 @@ async def main(args: argparse.Namespace) -> int:
     dialect = database_url.split(":", 1)[0]
     where = "bot in this process with the emulator" if args.in_process else "bot in its own process"
     print(f"loyaltybot sale-claim benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {dialect}; {where})")
-    print(f"  claims           {args.customers} customers, one sale QR each (concurrency {args.concurrency})")
+    load = f"offered at {args.rate:.0f}/s, open loop" if args.rate else f"concurrency {args.concurrency}, closed loop"
+    print(f"  claims           {args.customers} customers, one sale QR each ({load})")
     print(f"  Bot API calls    {api_calls} by the bot during the run")
     cpu_note = f"CPU: emulator and customers {cpu:.2f} s"
     if bot_cpu is not None:
@@ -264,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10, help="claims in flight at once (default 10)")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument("--in-process", action="store_true", help="run the bot in this process (shares its core)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: offer claims at this rate per second (ignores --concurrency)")
     parser.add_argument("--profile", metavar="OUT.txt", default=None,
                         help="py-spy record the bot process during the claims (see bench_registration.py)")
     args = parser.parse_args(argv)
