@@ -109,6 +109,24 @@ async def test_birthday_on_the_day_at_the_hour_once(database: Database) -> None:
     assert kind is TokenKind.VOUCHER and len(code) == 16
 
 
+async def test_a_day_with_nobody_due_writes_no_campaign(database: Database) -> None:
+    """No campaign row is created and dropped again (on PostgreSQL that would use up an id,
+    and the owner's broadcasts are numbered by it)."""
+    await seed_customers(database, [1], birthday_month=3, birthday_day=15)
+    offers = offer_service(database, Clock(kl(2027, 3, 14, 9, 30)))
+    assert (await offers.send_birthdays()).total == 0
+    assert (await offers.send_winback()).total == 0
+    assert (await offers.send_reminders()).total == 0
+    assert await count(database, Campaign) == 0
+    writer, _ = uow_factories(database)
+    async with writer() as uow:
+        first = await uow.offers.campaign_for(
+            key="broadcast:x", kind="broadcast", text_en="Hi", text_ms="Hai", now=kl(2027, 3, 14, 10)
+        )
+        await uow.commit()
+    assert first.id == 1  # no number was used up by the empty runs
+
+
 async def test_overlapping_first_runs_queue_once(database: Database) -> None:
     """Two processes running the same offer at once (the scheduler and `jobs run`): on
     PostgreSQL both create the day's campaign concurrently; one wins, neither fails."""

@@ -108,6 +108,14 @@ class OfferRepository(_Repository):
             campaign = (await self.session.execute(by_key)).scalar_one()
         return campaign
 
+    async def worth_a_campaign(self, key: str, audience: list[ColumnElement[bool]]) -> bool:
+        """Whether a run should touch the campaign of `key`: it exists already, or someone is
+        in the audience. A day with nobody to greet then writes nothing, not even a campaign
+        row that is dropped again (on PostgreSQL each would use up a campaign number)."""
+        campaign = select(Campaign.id).where(Campaign.key == key).exists()
+        anyone = select(Customer.id).where(*audience).exists()
+        return bool((await self.session.execute(select(or_(campaign, anyone)))).scalar())
+
     async def drop_if_empty(self, campaign: Campaign) -> None:
         """A campaign that queued nothing on its first run is not kept (no empty daily rows)."""
         if not campaign.total:

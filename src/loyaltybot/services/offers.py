@@ -189,6 +189,9 @@ class OfferService(ShopService):
         festival: Festival | None = None,
     ) -> int:
         days = offer.validity_days
+        audience = reachable_promotion_audience() + where
+        if not await uow.offers.worth_a_campaign(key, audience):
+            return 0
         campaign = await uow.offers.campaign_for(
             key=key,
             kind=kind,
@@ -198,7 +201,6 @@ class OfferService(ShopService):
         )
         if campaign.status == "cancelled":
             return 0
-        audience = reachable_promotion_audience() + where
         await uow.offers.issue_vouchers(
             audience,
             campaign_key=key,
@@ -386,6 +388,9 @@ class OfferService(ShopService):
                     start = datetime.combine(expiry_day, time(0), tzinfo=tz)
                     end = start + timedelta(days=1)
                     key = f"reminder:{name}:{expiry_day.isoformat()}"
+                    audience = reachable_audience() + expiring(start, end)
+                    if not await uow.offers.worth_a_campaign(key, audience):
+                        continue
                     campaign = await uow.offers.campaign_for(
                         key=key,
                         kind="reminder",
@@ -394,7 +399,7 @@ class OfferService(ShopService):
                         now=now,
                         promotional=False,
                     )
-                    count = await uow.outbox.enqueue(campaign.id, reachable_audience() + expiring(start, end), now)
+                    count = await uow.outbox.enqueue(campaign.id, audience, now)
                     if count:
                         campaign.status, campaign.finished_at = "sending", None
                         campaign.started_at = campaign.started_at or now
