@@ -101,6 +101,12 @@ def main(argv: list[str]) -> int:
     else:
         args = [str(PYTHON), "-m", "pytest", *rest]
     os.chdir(ROOT)
+    if os.name == "posix":
+        # Become the command, so a service manager's SIGTERM (systemd, `docker stop`) reaches the
+        # bot itself and its exit status is ours; a child would be left running without us.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(args[0], args)
     return subprocess.call(args)
 
 

@@ -18,6 +18,7 @@ from loyaltybot.sandbox import BotApiEmulator
 from .conftest import RunningBot, free_port, make_settings, register
 
 LOYALTYBOT = str(Path(sys.executable).with_name("loyaltybot"))
+DEV_PY = Path(__file__).resolve().parents[2] / "dev.py"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -83,6 +84,37 @@ async def test_run_polls_on_sqlite_by_default_and_stops_cleanly(
     assert "stopped" in log
     assert "Traceback" not in log
     assert "+60123456789" not in log and "Alice" not in log  # no personal data in logs
+
+
+@pytest.mark.skipif(os.name != "posix", reason="dev.py replaces itself with the bot on POSIX only")
+async def test_readme_run_command_stops_cleanly_on_sigterm(tmp_path: Path, emulator: BotApiEmulator) -> None:
+    """`python3 dev.py run` becomes the bot: SIGTERM to the PID that was started (what a service
+    manager sends) stops the bot cleanly instead of leaving it running without its parent."""
+    database = tmp_path / "shop.db"
+    process = await asyncio.create_subprocess_exec(
+        "python3",
+        str(DEV_PY),
+        "run",
+        env=clean_env(
+            BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url, DATABASE_URL=f"sqlite:///{database}"
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await emulator.wait_for_call("getUpdates", timeout=60)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()
+    assert "stopped" in stderr.decode()
+    polls = len(emulator.calls_to("getUpdates"))
+    await asyncio.sleep(1.5)
+    assert len(emulator.calls_to("getUpdates")) == polls  # nothing is left polling
+    assert database.exists()
 
 
 async def test_staff_commands_from_the_shell(tmp_path: Path) -> None:
