@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyaltybot.db.segments import tier_filter
 from loyaltybot.db.models import Customer, Suggestion, Survey, SurveyAnswer, SurveyQuestion, SurveyResponse
-from loyaltybot.db.upsert import insert_or_ignore
+from loyaltybot.db.upsert import dialect_insert, insert_or_ignore
 
 
 class SurveyRepository:
@@ -243,9 +242,7 @@ def invitees_query(
 
 
 def _insert_ignore(session: AsyncSession, values: dict[str, Any]) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(SurveyAnswer.__table__).values(**values).on_conflict_do_nothing(  # type: ignore[arg-type]
+    return dialect_insert(session, SurveyAnswer.__table__).values(**values).on_conflict_do_nothing(
         index_elements=["response_id", "question_id"]
     )
 

@@ -26,12 +26,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from loyaltybot.db.base import UTCDateTime
 from loyaltybot.db.models import Campaign, Customer, Delivery, OfferSetting, PointLot, Redemption, Reward, Voucher
 from loyaltybot.db.repositories import _Repository
-from loyaltybot.db.upsert import insert_or_ignore
+from loyaltybot.db.upsert import dialect_insert, insert_or_ignore
 
 AUTOMATIC_AUDIENCE = "automatic"
 
@@ -151,13 +150,7 @@ class OfferRepository(_Repository):
             literal(expires_at, UTCDateTime()),
         ).where(*where, true())
         columns = ["customer_id", "kind", "title_en", "title_ms", "code", "source_key", "issued_at", "expires_at"]
-        statement: Any
-        if dialect == "postgresql":
-            statement = postgresql.insert(Voucher).from_select(columns, source).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(Voucher).from_select(columns, source).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two supported databases
-            statement = insert(Voucher).from_select(columns, source)
+        statement = dialect_insert(self.session, Voucher).from_select(columns, source).on_conflict_do_nothing()
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -222,12 +215,9 @@ class OfferRepository(_Repository):
             "started_at": now,
             "total": 1,
         }
-        dialect = self.session.bind.dialect.name
-        statement: Any
-        if dialect == "postgresql":
-            statement = postgresql.insert(Campaign).values(**values).on_conflict_do_nothing(index_elements=["key"])
-        else:
-            statement = sqlite.insert(Campaign).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        statement = dialect_insert(self.session, Campaign).values(**values).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
         campaign_id = (await self.session.execute(statement.returning(Campaign.id))).scalar_one_or_none()
         if campaign_id is None:
             return False

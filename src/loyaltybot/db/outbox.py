@@ -11,19 +11,18 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     func,
-    insert,
     literal,
     or_,
     select,
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from loyaltybot.db.base import UTCDateTime
 from loyaltybot.db.models import Campaign, Customer, Delivery
 from loyaltybot.db.repositories import _Repository
 from loyaltybot.db.segments import tier_filter
+from loyaltybot.db.upsert import dialect_insert
 from loyaltybot.domain.outbox import Audience
 
 
@@ -137,14 +136,7 @@ class OutboxRepository(_Repository):
             literal(now, UTCDateTime()),
         ).where(*where, true())  # the WHERE keeps SQLite's INSERT…SELECT…ON CONFLICT unambiguous
         columns = ["campaign_id", "customer_id", "status", "attempts", "next_attempt_at"]
-        dialect = self.session.bind.dialect.name
-        statement: Any
-        if dialect == "sqlite":
-            statement = sqlite.insert(Delivery).from_select(columns, source).on_conflict_do_nothing()
-        elif dialect == "postgresql":
-            statement = postgresql.insert(Delivery).from_select(columns, source).on_conflict_do_nothing()
-        else:  # pragma: no cover - only the two supported databases
-            statement = insert(Delivery).from_select(columns, source)
+        statement = dialect_insert(self.session, Delivery).from_select(columns, source).on_conflict_do_nothing()
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]
 

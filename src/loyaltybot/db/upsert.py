@@ -20,8 +20,13 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
-def _insert(dialect: str, table: Table) -> Any:
+def _insert(dialect: str, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT of the session's dialect (a table or a mapped class), which has ON CONFLICT."""
+    return _insert(_dialect(session), table)
 
 
 @lru_cache(maxsize=64)
