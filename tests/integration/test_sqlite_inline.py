@@ -100,7 +100,7 @@ async def test_a_lock_held_too_long_fails_cleanly(tmp_path: Path) -> None:
     setup.execute("BEGIN IMMEDIATE")
     connection = await sqlite_inline.connect(path, busy_timeout=0.2)
     try:
-        cursor = await connection.cursor()
+        cursor = connection.cursor()
         started = time.monotonic()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             await cursor.execute("BEGIN IMMEDIATE")

@@ -55,25 +55,6 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in _BUSY_CODES
 
 
-class _Done:
-    """The awaitable of a call already made (what aiosqlite's `cursor()` returns)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self._value
-        yield  # a generator, so `await` works
-
-    async def __aenter__(self) -> Any:
-        return self._value
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self._value.close()
-
-
 class _Inline:
     """Stands in for aiosqlite's queue to its thread, which SQLAlchemy's isolation-level
     setter uses directly: runs the function at once and settles the future."""
@@ -115,10 +96,8 @@ class Cursor:
         self._cursor.close()
 
     async def __aenter__(self) -> Cursor:
+        """SQLAlchemy enters what `Connection.cursor()` returns (aiosqlite's is a context manager)."""
         return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self._cursor.close()
 
     @property
     def description(self) -> Any:
@@ -175,11 +154,8 @@ class Connection:
                     raise
             pause = min(pause * 2, _LONGEST_PAUSE)
 
-    def cursor(self) -> _Done:
-        return _Done(Cursor(self, self._conn.cursor()))
-
-    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Cursor:
-        return await Cursor(self, self._conn.cursor()).execute(sql, parameters)
+    def cursor(self) -> Cursor:
+        return Cursor(self, self._conn.cursor())
 
     async def commit(self) -> None:
         await self._call(self._conn.commit)
