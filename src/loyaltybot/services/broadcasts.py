@@ -15,7 +15,6 @@ from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.outbox import Audience, ScheduleInvalid, Tally, parse_schedule
 from loyaltybot.services.clock import Clock
-from loyaltybot.services.errors import NotAllowed
 from loyaltybot.services.outbox import OutboxService
 from loyaltybot.services.staff import StaffService
 
@@ -81,12 +80,8 @@ class BroadcastService:
         self._program = program
         self._clock = clock
 
-    async def _require_owner(self, actor: int) -> None:
-        if not (await self._staff.role_of(actor)).is_owner:
-            raise NotAllowed()
-
     async def count(self, actor: int, audience: Audience) -> int:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         return await self._outbox.count_audience(audience)
 
     def parse_when(self, text: str) -> datetime:
@@ -115,7 +110,7 @@ class BroadcastService:
 
     async def send_now(self, actor: int, draft: Draft) -> Summary:
         """Queue every recipient (one INSERT … SELECT) and hand the campaign to the sender."""
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         async with self._writer() as uow:
             campaign = await uow.outbox.add_campaign(self._campaign(actor, draft, status="sending", now=now))
@@ -129,7 +124,7 @@ class BroadcastService:
             return self._summary(campaign, Tally(pending=queued))
 
     async def schedule(self, actor: int, draft: Draft, when: datetime) -> Summary:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         if when <= now:
             raise ScheduleRefused(reason="past")
@@ -145,7 +140,7 @@ class BroadcastService:
 
     async def attach_progress(self, actor: int, campaign_id: int, chat_id: int, message_id: int) -> None:
         """The owner's message the sender keeps up to date, then turns into the final report."""
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         async with self._writer() as uow:
             campaign = await uow.outbox.campaign(campaign_id)
             if campaign is None:
@@ -156,7 +151,7 @@ class BroadcastService:
 
     async def cancel(self, actor: int, campaign_id: int) -> Summary:
         """Before it starts, or while it is sending: what has not gone out yet never will."""
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         async with self._writer() as uow:
             campaign = await uow.outbox.campaign(campaign_id)
@@ -172,7 +167,7 @@ class BroadcastService:
             return self._summary(campaign, tally)
 
     async def get(self, actor: int, campaign_id: int) -> Summary:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         async with self._reader() as uow:
             campaign = await uow.outbox.campaign(campaign_id)
             if campaign is None:
@@ -180,7 +175,7 @@ class BroadcastService:
             return self._summary(campaign, Tally.from_counts(await uow.outbox.tally(campaign.id)))
 
     async def recent(self, actor: int, limit: int = 10) -> list[Summary]:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         async with self._reader() as uow:
             return [
                 self._summary(campaign, Tally.from_counts(await uow.outbox.tally(campaign.id)))
@@ -190,7 +185,7 @@ class BroadcastService:
 
     async def unreachable_customers(self, actor: int) -> int:
         """Customers who blocked the bot or whose chat is gone: no broadcast reaches them."""
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         async with self._reader() as uow:
             return await uow.outbox.count_unreachable()
 

@@ -12,7 +12,6 @@ from loyaltybot.db.metrics import MetricsRepository, MonthlyActivity, MonthlyPoi
 from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain import metrics as m
 from loyaltybot.services.clock import Clock
-from loyaltybot.services.errors import NotAllowed
 from loyaltybot.services.staff import StaffService
 
 MONTHS = 12
@@ -105,13 +104,9 @@ class DashboardService:
         self._program = program
         self._clock = clock
 
-    async def _require_owner(self, actor: int) -> None:
-        if not (await self._staff.role_of(actor)).is_owner:
-            raise NotAllowed()
-
     async def dashboard(self, actor: int, *, months: int = 2, cohorts: bool = False) -> Dashboard:
         """/stats needs this month and the last; charts and the CSV ask for a year and cohorts."""
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         return await self.compute(months=months, cohorts=cohorts)
 
     async def compute(self, *, months: int = MONTHS, cohorts: bool = True) -> Dashboard:

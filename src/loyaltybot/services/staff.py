@@ -11,7 +11,7 @@ from loyaltybot.db.models import StaffMember
 from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.roles import Role
 from loyaltybot.services.clock import Clock
-from loyaltybot.services.errors import StaffNotFound
+from loyaltybot.services.errors import NotAllowed, StaffNotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,11 @@ class StaffService:
 
     async def role_of(self, telegram_id: int) -> Role:
         return (await self.identify(telegram_id)).role
+
+    async def require_owner(self, telegram_id: int) -> None:
+        """Raise NotAllowed unless `telegram_id` is an owner (checked on every owner action)."""
+        if not (await self.role_of(telegram_id)).is_owner:
+            raise NotAllowed()
 
     async def add(
         self, telegram_id: int, *, role: Role = Role.STAFF, added_by: int | None, display_name: str | None = None

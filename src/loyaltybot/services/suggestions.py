@@ -10,7 +10,7 @@ from loyaltybot.db.models import LedgerEntry, Suggestion
 from loyaltybot.db.uow import UnitOfWorkFactory
 from loyaltybot.domain.lots import add_months
 from loyaltybot.services.clock import Clock
-from loyaltybot.services.errors import NotAllowed, NotRegistered
+from loyaltybot.services.errors import NotRegistered
 from loyaltybot.services.feedback_errors import (
     SuggestionAlreadyAdopted,
     SuggestionInvalid,
@@ -68,16 +68,14 @@ class SuggestionService:
             return suggestion.id
 
     async def newest(self, actor: int, limit: int = 10) -> list[SuggestionEntry]:
-        if not (await self._staff.role_of(actor)).is_owner:
-            raise NotAllowed()
+        await self._staff.require_owner(actor)
         async with self._reader() as uow:
             rows = await uow.suggestions.newest(limit)
         return [SuggestionEntry(s.id, s.text, author, s.created_at, s.status == "adopted") for s, author in rows]
 
     async def adopt(self, actor: int, suggestion_id: int) -> Adoption:
         """Mark adopted once and credit the author `feedback.suggestion_bonus_points` (kind "bonus")."""
-        if not (await self._staff.role_of(actor)).is_owner:
-            raise NotAllowed()
+        await self._staff.require_owner(actor)
         now = self._clock()
         points = self._program.feedback.suggestion_bonus_points
         async with self._writer() as uow:

@@ -28,7 +28,7 @@ from loyaltybot.domain.surveys import (
     validate_text,
 )
 from loyaltybot.services.clock import Clock
-from loyaltybot.services.errors import NotAllowed, NotRegistered
+from loyaltybot.services.errors import NotRegistered
 from loyaltybot.services.feedback_errors import (
     QuestionAlreadyAnswered,
     QuestionNotOptional,
@@ -144,10 +144,6 @@ class SurveyService:
         self._program = program
         self._clock = clock
 
-    async def _require_owner(self, actor: int) -> None:
-        if not (await self._staff.role_of(actor)).is_owner:
-            raise NotAllowed()
-
     def _tier_codes(self) -> list[str]:
         return [level.code for level in self._program.tiers.levels]
 
@@ -163,7 +159,7 @@ class SurveyService:
         )
 
     async def create(self, actor: int, draft: SurveyDraft) -> int:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         async with self._writer() as uow:
             survey = Survey(
@@ -260,7 +256,7 @@ class SurveyService:
         return queued
 
     async def close(self, actor: int, survey_id: int) -> None:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         async with self._writer() as uow:
             if await uow.surveys.get(survey_id) is None:
@@ -271,7 +267,7 @@ class SurveyService:
             await uow.commit()
 
     async def list_for_owner(self, actor: int, language: str, limit: int = 10) -> list[SurveySummary]:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         async with self._reader() as uow:
             rows = await uow.surveys.all_newest_first(limit)
@@ -291,7 +287,7 @@ class SurveyService:
         )
 
     async def results(self, actor: int, survey_id: int, language: str) -> SurveyResults:
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         now = self._clock()
         async with self._reader() as uow:
             survey = await uow.surveys.get(survey_id)
@@ -350,7 +346,7 @@ class SurveyService:
 
     async def results_csv(self, actor: int, survey_id: int) -> bytes:
         """Every answer, one row each; customers by internal id only (no personal data)."""
-        await self._require_owner(actor)
+        await self._staff.require_owner(actor)
         async with self._reader() as uow:
             survey = await uow.surveys.get(survey_id)
             if survey is None:
