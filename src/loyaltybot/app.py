@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -175,7 +176,7 @@ async def build_app(settings: Settings, *, clock: Clock = system_clock) -> App:
         await bot.session.close()
         raise
     try:
-        me = await bot.get_me()
+        me = await bot.me()  # cached: start_polling asks again
         assert me.username, "a bot always has a username"
         i18n = build_i18n(settings.locales_dir, core.program.shop.default_language)
         dispatcher = build_dispatcher(
@@ -223,15 +224,33 @@ def _start_background(app: App, coro: Any, name: str) -> None:
     task.add_done_callback(done)
 
 
+def _start_work(app: App) -> None:
+    """Command menus, the outbox sender and the scheduler (whose jobs all catch up at once)."""
+    _start_background(app, publish_commands(app), "publish-commands")
+    _start_background(app, app.sender.run(), "outbox-sender")
+    app.scheduler = build_scheduler(app.services, interval_seconds=app.core.settings.scheduler_interval)
+    app.scheduler.start()
+
+
+async def _first_poll(app: App, polling: asyncio.Task[None], timeout: float = 5.0) -> None:
+    """Wait until the first getUpdates is out (or polling ended, or `timeout`): updates that
+    queued while the bot was down are then fetched before the start-up catch-up work runs."""
+    session = app.bot.session
+    if not isinstance(session, BotApiSession):
+        return
+    first = asyncio.create_task(session.polling.wait())
+    try:
+        await asyncio.wait({first, polling}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        first.cancel()
+
+
 async def serve(app: App, stop: asyncio.Event, *, started: float | None = None) -> None:
     """Run until `stop` is set: long polling, or the webhook server when WEBHOOK_URL is set."""
     settings = app.core.settings
     allowed = app.dispatcher.resolve_used_update_types()
-    _start_background(app, publish_commands(app), "publish-commands")
-    _start_background(app, app.sender.run(), "outbox-sender")
-    app.scheduler = build_scheduler(app.services, interval_seconds=settings.scheduler_interval)
-    app.scheduler.start()
     if settings.webhook_enabled():
+        _start_work(app)
         assert settings.webhook_url and settings.webhook_secret
         secret = settings.webhook_secret.get_secret_value()
         path = urlsplit(settings.webhook_url).path or "/"
@@ -260,8 +279,10 @@ async def serve(app: App, stop: asyncio.Event, *, started: float | None = None) 
         ),
         name="polling",
     )
+    await _first_poll(app, polling)
     if started is not None:
         log.info("polling started in %.2f s", time.perf_counter() - started)
+    _start_work(app)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if polling in done:
@@ -282,6 +303,9 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     app = await build_app(settings)
+    if not gc.isenabled():  # the CLI turned it off for the imports and set-up
+        gc.freeze()  # what start-up built lives as long as the process: never scan it again
+        gc.enable()
     log.info("bot @%s ready (database: %s)", app.bot_username, app.core.db.write_engine.dialect.name)
     try:
         await serve(app, stop, started=started)

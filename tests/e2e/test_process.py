@@ -84,6 +84,11 @@ async def test_run_polls_on_sqlite_by_default_and_stops_cleanly(
     assert "stopped" in log
     assert "Traceback" not in log
     assert "+60123456789" not in log and "Alice" not in log  # no personal data in logs
+    # Updates are fetched first; the command menus (and the scheduler's catch-up) follow.
+    methods = [call.method for call in emulator.calls]
+    assert methods.count("getMe") == 1  # start_polling reuses the bot's own getMe
+    assert "setMyCommands" in methods
+    assert methods.index("getUpdates") < methods.index("setMyCommands")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="dev.py replaces itself with the bot on POSIX only")
