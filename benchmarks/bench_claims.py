@@ -41,6 +41,7 @@ from loyaltybot.app import App, build_app, build_core, serve
 from loyaltybot.config import PROJECT_ROOT, Settings
 from loyaltybot.db.models import Customer, LedgerEntry, Token
 from loyaltybot.sandbox import BotApiEmulator, SimUser
+from proctree import tree_cpu  # benchmarks/proctree.py, next to this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_registration import Profiler  # noqa: E402 - the sibling script's py-spy wrapper
@@ -52,15 +53,6 @@ STAFF_ID = 5_999_999
 TARGET_RATE = 300.0  # claims/s
 TARGET_P99_MS = 50.0
 WAIT_TIMEOUT = 60.0
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of another process (Linux /proc), or None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -84,7 +76,7 @@ async def start_bot(settings: Settings, emu: BotApiEmulator) -> tuple[App, async
     raise TimeoutError("the bot did not start polling")
 
 
-async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> asyncio.subprocess.Process:
+async def start_bot_process(settings: Settings, emu: BotApiEmulator, workers: int = 1) -> asyncio.subprocess.Process:
     """`python -m loyaltybot run` against the emulator, as an operator would start it."""
     env = dict(os.environ)
     env.update(
@@ -95,6 +87,7 @@ async def start_bot_process(settings: Settings, emu: BotApiEmulator) -> asyncio.
         OWNER_IDS="",
         LOG_LEVEL="WARNING",
         POLLING_TIMEOUT="30",
+        WORKERS=str(workers),
         PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT / "src"), env.get("PYTHONPATH", "")]),
     )
     env.pop("SECRET_KEY", None)  # the key generated and stored in the database at set-up
@@ -160,9 +153,10 @@ async def main(args: argparse.Namespace) -> int:
         await core.close()
         app, stop, serving = await start_bot(settings, emu)
     else:
-        process = await start_bot_process(settings, emu)
+        process = await start_bot_process(settings, emu, args.workers)
     await staff.wait_for_message(timeout=WAIT_TIMEOUT)
-    await asyncio.sleep(0.5)  # let start-up work (command publishing) finish: not what we measure
+    # Start-up work (command publishing) and the update workers' start are not what we measure.
+    await asyncio.sleep(0.5 if args.workers == 1 or args.in_process else 3.0)
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -187,7 +181,7 @@ async def main(args: argparse.Namespace) -> int:
     if process is not None:
         profiler.start(process.pid)
     calls_before = len(emu.calls)
-    bot_cpu_before = process_cpu_seconds(process.pid) if process is not None else None
+    bot_cpu_before = tree_cpu(process.pid) if process is not None else None
     cpu_before = time.process_time()
     began = time.perf_counter()
     if args.rate:
@@ -199,7 +193,7 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.gather(*(claim(u) for u in users))
     wall = time.perf_counter() - began
     cpu = time.process_time() - cpu_before
-    bot_cpu_after = process_cpu_seconds(process.pid) if process is not None else None
+    bot_cpu_after = tree_cpu(process.pid) if process is not None else None
     profiler.stop()
     bot_cpu = bot_cpu_after - bot_cpu_before if bot_cpu_before is not None and bot_cpu_after is not None else None
     # The staff notifications trail the customers' replies by a moment: wait for all of them.
@@ -248,6 +242,8 @@ async def main(args: argparse.Namespace) -> int:
     p50, p90, p99 = percentile(ms, 50), percentile(ms, 90), percentile(ms, 99)
     dialect = database_url.split(":", 1)[0]
     where = "bot in this process with the emulator" if args.in_process else "bot in its own process"
+    if args.workers > 1 and not args.in_process:
+        where += f" with WORKERS={args.workers} (CPU: all its processes)"
     print(f"loyaltybot sale-claim benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {dialect}; {where})")
     load = f"offered at {args.rate:.0f}/s, open loop" if args.rate else f"concurrency {args.concurrency}, closed loop"
     print(f"  claims           {args.customers} customers, one sale QR each ({load})")
@@ -277,6 +273,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10, help="claims in flight at once (default 10)")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument("--in-process", action="store_true", help="run the bot in this process (shares its core)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="WORKERS for the bot process: update worker processes (default 1: none)")
     parser.add_argument("--rate", type=float, default=None,
                         help="open loop: offer claims at this rate per second (ignores --concurrency)")
     parser.add_argument("--profile", metavar="OUT.txt", default=None,

@@ -59,6 +59,7 @@ from loyaltybot.config import Settings
 from loyaltybot.db.models import AppSetting, ConversationState, Customer
 from loyaltybot.domain.tokens import TokenKind, deep_link, encode_payload
 from loyaltybot.sandbox import BotApiEmulator, ChatMessage, SimUser
+from proctree import process_cpu, tree_cpu  # benchmarks/proctree.py, next to this script
 
 BOT_TOKEN = "123456:BENCH-token"
 BOT_USERNAME = "loyalty_bench_bot"
@@ -70,7 +71,6 @@ TARGET_P99_MS = 50.0  # open loop at TARGET_RATE
 SUSTAINED = 0.95  # achieved >= 95 % of offered counts as keeping up
 WAIT_TIMEOUT = 60.0  # generous: a slow reply is measured, only a missing one fails
 START_LIMIT = 60.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- the bot process
@@ -85,7 +85,7 @@ def console_script() -> str:
     return str(path)
 
 
-def bot_env(emu: BotApiEmulator, database_url: str) -> dict[str, str]:
+def bot_env(emu: BotApiEmulator, database_url: str, workers: int = 1) -> dict[str, str]:
     """This environment minus anything the bot would read as configuration, plus ours."""
     ours = {name.upper() for name in Settings.model_fields}
     env = {
@@ -99,6 +99,7 @@ def bot_env(emu: BotApiEmulator, database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
+        WORKERS=str(workers),
     )
     return env
 
@@ -114,7 +115,7 @@ class BotProcess:
 
     @classmethod
     async def start(
-        cls, emu: BotApiEmulator, workdir: Path, database_url: str
+        cls, emu: BotApiEmulator, workdir: Path, database_url: str, workers: int = 1
     ) -> tuple[BotProcess, float]:
         log_path = workdir / "bot.log"
         polls_before = len(emu.calls_to("getUpdates"))
@@ -124,7 +125,7 @@ class BotProcess:
                 console_script(),
                 "run",
                 cwd=workdir,
-                env=bot_env(emu, database_url),
+                env=bot_env(emu, database_url, workers),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -144,12 +145,8 @@ class BotProcess:
         return bot, time.perf_counter() - began
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the bot process (all its threads: aiosqlite's included)."""
-        with open(f"/proc/{self.pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (
-            int(fields[11]) + int(fields[12])
-        ) / CLK_TCK  # fields 14 and 15 of proc(5)
+        """utime + stime of the bot process and its update workers (WORKERS), all threads."""
+        return tree_cpu(self.pid) or 0.0
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -236,6 +233,7 @@ class Phase:
     updates: int = 0
     wall: float = 0.0
     bot_cpu: float = 0.0
+    run_cpu: float = 0.0  # of bot_cpu: the `run` process alone (differs with WORKERS > 1)
     own_cpu: float = 0.0
     api_calls: int = 0
     offered_rate: float | None = None
@@ -361,12 +359,14 @@ async def measured(
 ) -> Phase:
     calls_before = len(emu.calls)
     bot_cpu_before = bot.cpu_seconds()
+    run_cpu_before = (process_cpu(bot.pid) or 0.0)
     own_cpu_before = time.process_time()
     began = time.perf_counter()
     await body
     phase.wall = time.perf_counter() - began
     phase.own_cpu = time.process_time() - own_cpu_before
     phase.bot_cpu = bot.cpu_seconds() - bot_cpu_before
+    phase.run_cpu = (process_cpu(bot.pid) or 0.0) - run_cpu_before
     phase.api_calls = len(emu.calls) - calls_before
     return phase
 
@@ -527,6 +527,12 @@ def print_cpu(phase: Phase) -> None:
         f"({100 * phase.bot_cpu / phase.wall:.0f}% of one core), {phase.api_calls} Bot API calls "
         f"({phase.api_calls / max(phase.updates, 1):.1f}/update)"
     )
+    if phase.bot_cpu - phase.run_cpu > 0.01:
+        print(
+            f"      of which     `run` process {1000 * phase.run_cpu / max(phase.updates, 1):.2f} ms/update "
+            f"(polling, forwarding), update workers "
+            f"{1000 * (phase.bot_cpu - phase.run_cpu) / max(phase.updates, 1):.2f} ms/update"
+        )
     print(
         f"    load generator   {phase.own_cpu:.2f} s CPU ({100 * phase.own_cpu / phase.wall:.0f}% of one core; "
         "emulator + customers, this process)"
@@ -600,11 +606,11 @@ async def main(args: argparse.Namespace) -> int:
     phases: list[Phase] = []
     problems: list[str] = []
     profiler = Profiler(Path(args.profile) if args.profile else None)
-    bot, startup = await BotProcess.start(emu, tmp, database_url)
+    bot, startup = await BotProcess.start(emu, tmp, database_url, args.workers)
     try:
-        await asyncio.sleep(
-            0.5
-        )  # the start-up background work (command menus) is not what we measure
+        # The start-up background work (command menus) is not what we measure; update
+        # workers (WORKERS) import the app after the first poll.
+        await asyncio.sleep(0.5 if args.workers == 1 else 3.0)
         if args.warmup:
             warm = await closed_loop(
                 "warm-up", population.make(args.warmup), args.concurrency, bot, emu
@@ -660,7 +666,9 @@ async def main(args: argparse.Namespace) -> int:
         f"Python {sys.version.split()[0]}, {dialect})"
     )
     print(
-        f"  bot: `loyaltybot run` pid {bot.pid}, spawn -> first getUpdates {startup:.2f} s, "
+        f"  bot: `loyaltybot run` pid {bot.pid}"
+        + (f" with WORKERS={args.workers} (CPU below: all its processes)" if args.workers > 1 else "")
+        + f", spawn -> first getUpdates {startup:.2f} s, "
         f"SIGTERM -> exit {code} in {shutdown:.2f} s"
         + (f"; profiled with py-spy -> {args.profile}" if args.profile else "")
     )
@@ -719,6 +727,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=20,
         help="customers run first and not counted (default 20)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="WORKERS for the bot: update worker processes (default 1: none, the run process handles updates)",
     )
     parser.add_argument(
         "--skip-closed", action="store_true", help="no closed-loop phase"

@@ -54,6 +54,7 @@ from loyaltybot.services.suggestions import SuggestionService
 from loyaltybot.services.surveys import SurveyService
 from loyaltybot.services.team import TeamService
 from loyaltybot.web.server import build_web_app
+from loyaltybot.workers import WorkerPool, poll_updates
 
 log = logging.getLogger("loyaltybot")
 
@@ -81,6 +82,7 @@ class App:
     sender: Sender
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     scheduler: Any = None
+    workers: WorkerPool | None = None  # update worker processes while serving with WORKERS >= 2
 
     @property
     def services(self) -> Services:
@@ -167,11 +169,11 @@ def _build_storage(settings: Settings, services: Services) -> BaseStorage:
     return ServiceStorage(services.conversations)
 
 
-async def build_app(settings: Settings, *, clock: Clock = system_clock) -> App:
+async def build_app(settings: Settings, *, clock: Clock = system_clock, migrate: bool = True) -> App:
     bot = build_bot(settings)  # fails fast, before touching the database, when BOT_TOKEN is missing
     settings.webhook_enabled()  # validates the webhook pair
     try:
-        core = await build_core(settings, clock=clock)
+        core = await build_core(settings, clock=clock, migrate=migrate)
     except Exception:
         await bot.session.close()
         raise
@@ -246,39 +248,74 @@ async def _first_poll(app: App, polling: asyncio.Task[None], timeout: float = 5.
 
 
 async def serve(app: App, stop: asyncio.Event, *, started: float | None = None) -> None:
-    """Run until `stop` is set: long polling, or the webhook server when WEBHOOK_URL is set."""
+    """Run until `stop` is set: long polling, or the webhook server when WEBHOOK_URL is set.
+    With WORKERS >= 2, updates are handled by worker processes (`loyaltybot.workers`)."""
+    settings = app.core.settings
+    pool = app.workers = WorkerPool(settings, settings.workers) if settings.workers > 1 else None
+    if pool is not None:
+        await pool.start()
+    try:
+        if settings.webhook_enabled():
+            await _serve_webhook(app, stop, pool, started)
+        else:
+            await _serve_polling(app, stop, pool, started)
+    finally:
+        if pool is not None:
+            await pool.close()
+            app.workers = None
+
+
+async def _serve_webhook(app: App, stop: asyncio.Event, pool: WorkerPool | None, started: float | None) -> None:
     settings = app.core.settings
     allowed = app.dispatcher.resolve_used_update_types()
-    if settings.webhook_enabled():
-        _start_work(app)
-        assert settings.webhook_url and settings.webhook_secret
-        secret = settings.webhook_secret.get_secret_value()
-        path = urlsplit(settings.webhook_url).path or "/"
-        web_app = build_web_app(app.dispatcher, app.bot, secret=secret, path=path)
-        runner = web.AppRunner(web_app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.webhook_listen_host, settings.webhook_listen_port)
-        await site.start()
-        await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=allowed)
-        log.info("webhook server listening on %s:%s", settings.webhook_listen_host, settings.webhook_listen_port)
-        if started is not None:
-            log.info("ready in %.2f s", time.perf_counter() - started)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-        return
-    await app.bot.delete_webhook(drop_pending_updates=False)
-    polling = asyncio.create_task(
-        app.dispatcher.start_polling(
-            app.bot,
-            handle_signals=False,
-            close_bot_session=False,
-            polling_timeout=settings.polling_timeout,
-            allowed_updates=allowed,
-        ),
-        name="polling",
+    _start_work(app)
+    assert settings.webhook_url and settings.webhook_secret
+    secret = settings.webhook_secret.get_secret_value()
+    path = urlsplit(settings.webhook_url).path or "/"
+    web_app = build_web_app(
+        app.dispatcher, app.bot, secret=secret, path=path, forward=pool.submit if pool is not None else None
     )
+    runner = web.AppRunner(web_app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_listen_host, settings.webhook_listen_port)
+    await site.start()
+    await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=allowed)
+    log.info("webhook server listening on %s:%s", settings.webhook_listen_host, settings.webhook_listen_port)
+    if started is not None:
+        log.info("ready in %.2f s", time.perf_counter() - started)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def _serve_polling(app: App, stop: asyncio.Event, pool: WorkerPool | None, started: float | None) -> None:
+    settings = app.core.settings
+    allowed = app.dispatcher.resolve_used_update_types()
+    await app.bot.delete_webhook(drop_pending_updates=False)
+    if pool is None:
+        polling = asyncio.create_task(
+            app.dispatcher.start_polling(
+                app.bot,
+                handle_signals=False,
+                close_bot_session=False,
+                polling_timeout=settings.polling_timeout,
+                allowed_updates=allowed,
+            ),
+            name="polling",
+        )
+    else:
+        session = app.bot.session
+        polling = asyncio.create_task(
+            poll_updates(
+                app.bot,
+                pool.submit,
+                timeout=settings.polling_timeout,
+                allowed_updates=allowed,
+                on_first_poll=session.polling.set if isinstance(session, BotApiSession) else None,
+            ),
+            name="polling",
+        )
     await _first_poll(app, polling)
     if started is not None:
         log.info("polling started in %.2f s", time.perf_counter() - started)
@@ -289,9 +326,14 @@ async def serve(app: App, stop: asyncio.Event, *, started: float | None = None) 
         stopper.cancel()
         polling.result()  # polling ended on its own: surface its error
         return
-    with contextlib.suppress(RuntimeError):
-        await app.dispatcher.stop_polling()
-    await polling
+    if pool is None:
+        with contextlib.suppress(RuntimeError):
+            await app.dispatcher.stop_polling()
+        await polling
+    else:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
 
 
 async def run(settings: Settings) -> None:

@@ -31,7 +31,7 @@ def _settings() -> Settings:
         raise ConfigError(f"{'.'.join(str(p) for p in first['loc']).upper()}: {first['msg']}") from None
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             gc.enable()
         try:
             settings = _settings()
-            _configure_logging(settings.log_level)
+            configure_logging(settings.log_level)
             code = args.func(args)
         except ConfigError as error:
             print(f"loyaltybot: {error}", file=sys.stderr)

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     broadcast_in_flight: int = Field(8, ge=1, le=100)
     broadcast_send_timeout: float = Field(15.0, gt=0)
     scheduler_interval: float = Field(30.0, gt=0)
+    # Update worker processes (loyaltybot.workers): 1 handles updates in the `run` process itself.
+    workers: int = Field(1, ge=1, le=64)
 
     @property
     def owner_id_set(self) -> frozenset[int]:

@@ -47,8 +47,8 @@ sqlite_version = sqlite3.sqlite_version
 sqlite_version_info = sqlite3.sqlite_version_info
 
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, getattr(sqlite3, "SQLITE_BUSY_SNAPSHOT", -1)}
-_FIRST_PAUSE = 0.001
-_LONGEST_PAUSE = 0.05
+_FIRST_PAUSE = 0.0005
+_LONGEST_PAUSE = 0.005  # short: with update workers, writers of two processes take turns all the time
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
