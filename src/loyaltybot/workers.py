@@ -40,6 +40,8 @@ log = logging.getLogger("loyaltybot.workers")
 
 _WORKER_MAIN = "from loyaltybot.workers import main; main()"
 RESTART_DELAY = 1.0
+LONGEST_RESTART_DELAY = 30.0
+STEADY_AFTER = 30.0  # a worker that ran this long before dying is restarted after RESTART_DELAY
 STOP_TIMEOUT = 20.0
 
 
@@ -145,13 +147,21 @@ class WorkerPool:
         self._workers[shard_of(update, len(self._workers))].send(line)
 
     async def _watch(self, worker: _Worker) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RESTART_DELAY
         while True:
             assert worker.process is not None
+            began = loop.time()
             code = await worker.process.wait()
             if self._closing:
                 return
-            log.error("update worker %d exited with status %s; starting it again", worker.index, code)
-            await asyncio.sleep(RESTART_DELAY)
+            # One that keeps failing at start-up (a broken install, an unreachable database)
+            # is retried less and less often, up to every 30 s; one that ran a while at once.
+            delay = RESTART_DELAY if loop.time() - began > STEADY_AFTER else min(delay * 2, LONGEST_RESTART_DELAY)
+            log.error(
+                "update worker %d exited with status %s; starting it again in %.0f s", worker.index, code, delay
+            )
+            await asyncio.sleep(delay)
             if self._closing:
                 return
             try:
