@@ -563,20 +563,18 @@ class BotApiEmulator:
         self._changed = asyncio.Event()
 
     async def _wait_for(self, check: Callable[[], T | None], timeout: float, describe: Callable[[], str] | None = None) -> T:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
+        # One deadline for the whole wait: every change wakes every waiter, so a task and a
+        # timer per wake-up (asyncio.wait_for) made the emulator the busiest part of a load test.
+        try:
+            async with asyncio.timeout(timeout):
+                while (result := check()) is None:
+                    await self._changed.wait()
+                return result
+        except TimeoutError:
             result = check()
             if result is not None:
                 return result
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(describe() if describe else "timeout")
-            ev = self._changed
-            try:
-                await asyncio.wait_for(ev.wait(), remaining)
-            except TimeoutError:
-                pass
+            raise TimeoutError(describe() if describe else "timeout") from None
 
     # ------------------------------------------------------------------ internals: users' side
     def _private_chat(self, user: SimUser) -> _Chat:
@@ -1150,20 +1148,16 @@ class BotApiEmulator:
         elif offset < 0:
             self._updates = self._updates[offset:]
         self._notify()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
+        def ready() -> list[dict[str, Any]] | None:
             if generation != self._poll_generation:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
             batch = [u for u in self._updates if (set(u) - {"update_id"}) & self._allowed_updates][:limit]
-            remaining = deadline - loop.time()
-            if batch or remaining <= 0 or self._closing.is_set() or self._webhook:
-                return batch
-            ev = self._changed
-            try:
-                await asyncio.wait_for(ev.wait(), remaining)
-            except TimeoutError:
-                pass
+            return batch if batch or self._closing.is_set() or self._webhook else None
+
+        try:
+            return await self._wait_for(ready, timeout)
+        except TimeoutError:
+            return []
 
     async def _m_setWebhook(self, p: _Params) -> Any:
         url = p.str("url") or ""
