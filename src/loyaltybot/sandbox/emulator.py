@@ -327,6 +327,7 @@ class BotApiEmulator:
         self._webhook_chat_inflight: set[Any] = set()
         self._webhook_last_error: tuple[int, str] | None = None
         self._changed = asyncio.Event()
+        self._polls_waiting = 0  # getUpdates calls in progress
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
@@ -1142,22 +1143,28 @@ class BotApiEmulator:
             self._allowed_updates = frozenset(allowed) if allowed else DEFAULT_ALLOWED_UPDATES
         self._poll_generation += 1
         generation = self._poll_generation
-        self._notify()
+        if self._polls_waiting:
+            self._notify()  # an earlier long poll still waiting ends with 409 Conflict
+        pending = len(self._updates)
         if offset > 0:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset < 0:
             self._updates = self._updates[offset:]
-        self._notify()
+        if len(self._updates) != pending:
+            self._notify()  # confirmed: wait_no_pending_updates may be waiting for this
         def ready() -> list[dict[str, Any]] | None:
             if generation != self._poll_generation:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
             batch = [u for u in self._updates if (set(u) - {"update_id"}) & self._allowed_updates][:limit]
             return batch if batch or self._closing.is_set() or self._webhook else None
 
+        self._polls_waiting += 1
         try:
             return await self._wait_for(ready, timeout)
         except TimeoutError:
             return []
+        finally:
+            self._polls_waiting -= 1
 
     async def _m_setWebhook(self, p: _Params) -> Any:
         url = p.str("url") or ""
