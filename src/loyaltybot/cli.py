@@ -54,6 +54,9 @@ def cmd_run(_args: argparse.Namespace) -> int:
     # allocates about a million objects that live as long as the process, and collecting would
     # walk them again and again (~0.3 s of a ~2 s start-up). `run` freezes them and turns the
     # collector back on once the bot is built.
+    from loyaltybot import startup
+
+    startup.install()
     from loyaltybot.app import run
 
     asyncio.run(run(settings))

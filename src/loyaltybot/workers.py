@@ -252,6 +252,9 @@ async def _serve_worker(index: int) -> int:
     settings = Settings(_env_file=None, **json.loads(first))  # type: ignore[call-arg]
     configure_logging(settings.log_level)
 
+    from loyaltybot import startup
+
+    startup.install()
     from aiogram.methods import TelegramMethod
     from aiogram.types import Update
 
