@@ -193,11 +193,12 @@ async def poll_updates(
     """Long polling that passes each update on as the JSON Telegram sent, without parsing it
     into aiogram's models (the workers do that). Errors are retried like aiogram's polling:
     logged, then a growing pause (1 s to 5 s). Runs until cancelled."""
+    from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
     from aiogram.methods import GetUpdates
-    from aiogram.utils.backoff import Backoff, BackoffConfig
+    from aiogram.utils.backoff import Backoff
     from aiohttp import ClientTimeout
 
-    backoff = Backoff(BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1))
+    backoff = Backoff(DEFAULT_BACKOFF_CONFIG)  # the pauses of aiogram's own polling
     url = bot.session.api.api_url(token=bot.token, method="getUpdates")
     params: dict[str, Any] = {"timeout": timeout}
     if allowed_updates is not None:

@@ -1151,7 +1151,7 @@ class BotApiEmulator:
         elif offset < 0:
             self._updates = self._updates[offset:]
         if len(self._updates) != pending:
-            self._notify()  # confirmed: wait_no_pending_updates may be waiting for this
+            self._notify()  # confirmed: wait_for_updates_consumed may be waiting for this
         def ready() -> list[dict[str, Any]] | None:
             if generation != self._poll_generation:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
