@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -125,6 +126,31 @@ async def bot(database_url: str, emulator: BotApiEmulator, tmp_path: Path) -> As
         yield running
     finally:
         await running.stop()
+
+
+# --------------------------------------------------------------------------- raw updates, webhook
+
+
+def message_update(update_id: int, user_id: int, text: str, first_name: str = "Someone") -> dict[str, Any]:
+    """A private text message from `user_id`, as Telegram posts it to a webhook."""
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+            "text": text,
+        },
+    }
+
+
+async def assert_secret_required(url: str, update: dict[str, Any]) -> None:
+    """Posting `update` to the webhook without the secret header, or with a wrong one, gets 401."""
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+            async with http.post(url, json=update, headers=headers) as response:
+                assert response.status == 401
 
 
 # --------------------------------------------------------------------------- conversation helpers

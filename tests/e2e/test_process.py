@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from loyaltybot.db.models import Customer
 from loyaltybot.sandbox import BotApiEmulator
 
-from .conftest import RunningBot, free_port, make_settings, register
+from .conftest import RunningBot, assert_secret_required, free_port, make_settings, message_update, register
 
 LOYALTYBOT = str(Path(sys.executable).with_name("loyaltybot"))
 DEV_PY = Path(__file__).resolve().parents[2] / "dev.py"
@@ -28,11 +30,30 @@ def clean_env(**extra: str) -> dict[str, str]:
     return keep
 
 
-async def run_cli(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+@contextlib.asynccontextmanager
+async def started(*args: str, cwd: Path | None = None, env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A process with its output captured; killed on the way out if still running."""
     process = await asyncio.create_subprocess_exec(
-        LOYALTYBOT, *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def stop(process: asyncio.subprocess.Process, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> str:
+    """Signal the process, wait for it to exit; its standard error."""
+    process.send_signal(sig)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    return stderr.decode()
+
+
+async def run_cli(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    async with started(LOYALTYBOT, *args, cwd=cwd, env=env) as process:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, stdout.decode(), stderr.decode()
 
@@ -60,27 +81,14 @@ async def test_bad_program_file_stops_start_up_with_key_and_reason(tmp_path: Pat
 async def test_run_polls_on_sqlite_by_default_and_stops_cleanly(
     tmp_path: Path, emulator: BotApiEmulator, sig: signal.Signals
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        LOYALTYBOT,
-        "run",
-        cwd=tmp_path,
-        env=clean_env(BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    env = clean_env(BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url)
+    async with started(LOYALTYBOT, "run", cwd=tmp_path, env=env) as process:
         await emulator.wait_for_call("getUpdates", timeout=20)
         alice = emulator.user(1001, "Alice", phone="+60123456789")
         await register(alice)
         assert (tmp_path / "loyaltybot.db").exists()  # the default database, migrated automatically
-        process.send_signal(sig)
-        _, stderr = await asyncio.wait_for(process.communicate(), 20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    log = stderr.decode()
+        log = await stop(process, sig)
+    assert process.returncode == 0, log
     assert "stopped" in log
     assert "Traceback" not in log
     assert "+60123456789" not in log and "Alice" not in log  # no personal data in logs
@@ -96,26 +104,12 @@ async def test_readme_run_command_stops_cleanly_on_sigterm(tmp_path: Path, emula
     """`python3 dev.py run` becomes the bot: SIGTERM to the PID that was started (what a service
     manager sends) stops the bot cleanly instead of leaving it running without its parent."""
     database = tmp_path / "shop.db"
-    process = await asyncio.create_subprocess_exec(
-        "python3",
-        str(DEV_PY),
-        "run",
-        env=clean_env(
-            BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url, DATABASE_URL=f"sqlite:///{database}"
-        ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    env = clean_env(BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url, DATABASE_URL=f"sqlite:///{database}")
+    async with started("python3", str(DEV_PY), "run", env=env) as process:
         await emulator.wait_for_call("getUpdates", timeout=60)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 20)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, stderr.decode()
-    assert "stopped" in stderr.decode()
+        log = await stop(process)
+    assert process.returncode == 0, log
+    assert "stopped" in log
     polls = len(emulator.calls_to("getUpdates"))
     await asyncio.sleep(1.5)
     assert len(emulator.calls_to("getUpdates")) == polls  # nothing is left polling
@@ -166,20 +160,10 @@ async def test_webhook_mode_serves_updates_and_rejects_a_wrong_secret(
         assert card.photo_bytes
         assert not emulator.calls_to("getUpdates")
 
-        forged = {
-            "update_id": 999_999,
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "chat": {"id": 1001, "type": "private"},
-                "from": {"id": 1001, "is_bot": False, "first_name": "Alice"},
-                "text": "/privacy",
-            },
-        }
+        await assert_secret_required(
+            f"http://127.0.0.1:{port}/telegram/webhook", message_update(999_999, 1001, "/privacy", "Alice")
+        )
         async with aiohttp.ClientSession() as http:
-            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
-                async with http.post(f"http://127.0.0.1:{port}/telegram/webhook", json=forged, headers=headers) as response:
-                    assert response.status == 401
             async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200
         await asyncio.sleep(0.2)

@@ -16,23 +16,10 @@ from loyaltybot.db.models import ConversationState, Customer
 from loyaltybot.sandbox import BotApiEmulator
 from loyaltybot.workers import shard_of
 
-from .conftest import RunningBot, free_port, make_settings, register
-from .test_process import LOYALTYBOT, clean_env
+from .conftest import RunningBot, assert_secret_required, free_port, make_settings, message_update, register
+from .test_process import LOYALTYBOT, clean_env, started, stop
 
 ALICE, BOB = 1001, 1002  # odd and even: one per worker of two
-
-
-def message_update(update_id: int, user_id: int, text: str) -> dict[str, object]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": 1,
-            "date": 0,
-            "chat": {"id": user_id, "type": "private"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Someone"},
-            "text": text,
-        },
-    }
 
 
 async def wait_until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -116,11 +103,8 @@ async def test_webhook_with_workers_forwards_updates_and_rejects_a_wrong_secret(
         bob = emulator.user(BOB, "Bob", phone="+60123450002")
         await asyncio.gather(register(alice), register(bob))
         assert not emulator.calls_to("getUpdates")
-        forged = message_update(999_999, ALICE, "/privacy")
+        await assert_secret_required(url, message_update(999_999, ALICE, "/privacy"))
         async with aiohttp.ClientSession() as http:
-            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
-                async with http.post(url, json=forged, headers=headers) as response:
-                    assert response.status == 401
             headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
             async with http.post(url, data=b"not json", headers=headers) as response:
                 assert response.status == 400
@@ -132,27 +116,14 @@ async def test_webhook_with_workers_forwards_updates_and_rejects_a_wrong_secret(
 
 
 async def test_run_with_workers_stops_every_process_on_sigterm(tmp_path: Path, emulator: BotApiEmulator) -> None:
-    process = await asyncio.create_subprocess_exec(
-        LOYALTYBOT,
-        "run",
-        cwd=tmp_path,
-        env=clean_env(BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url, WORKERS="2"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    env = clean_env(BOT_TOKEN=emulator.bot_token, BOT_API_URL=emulator.base_url, WORKERS="2")
+    async with started(LOYALTYBOT, "run", cwd=tmp_path, env=env) as process:
         await emulator.wait_for_call("getUpdates", timeout=30)
         alice = emulator.user(ALICE, "Alice", phone="+60123450001")
         await register(alice)
         children = child_pids(process.pid)
         assert len(children) == 2
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    log = stderr.decode()
+        log = await stop(process, timeout=30)
     assert process.returncode == 0, log
     assert "Traceback" not in log and "+60123450001" not in log
     assert "2 update workers started" in log
