@@ -196,28 +196,30 @@ async def poll_updates(
     from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
     from aiogram.methods import GetUpdates
     from aiogram.utils.backoff import Backoff
-    from aiohttp import ClientTimeout
 
+    from loyaltybot.bot.session import BotApiSession
+
+    session = bot.session
+    if not isinstance(session, BotApiSession):
+        raise TypeError("poll_updates needs the app's BotApiSession")
     backoff = Backoff(DEFAULT_BACKOFF_CONFIG)  # the pauses of aiogram's own polling
-    url = bot.session.api.api_url(token=bot.token, method="getUpdates")
     params: dict[str, Any] = {"timeout": timeout}
     if allowed_updates is not None:
         params["allowed_updates"] = list(allowed_updates)
-    request_timeout = ClientTimeout(total=timeout + float(bot.session.timeout or 60))
+    request_timeout = timeout + float(session.timeout or 60)
+    method = GetUpdates(timeout=timeout)
     failed = False
     while True:
         try:
-            session = await bot.session.create_session()
             if on_first_poll is not None:
                 on_first_poll()
                 on_first_poll = None
-            async with session.post(url, json=params, timeout=request_timeout) as response:
-                content = await response.text()
-                status = response.status
+            body = json.dumps(params).encode()
+            status, content = await session.post(bot, method, body, "application/json", request_timeout)
             reply = json.loads(content)
             if not isinstance(reply, dict) or not reply.get("ok"):
                 # aiogram turns Telegram's error into the matching exception (conflict, 401, 5xx...)
-                bot.session.check_response(bot, GetUpdates(**params), status, content)
+                session.check_response(bot, GetUpdates(**params), status, content)
                 raise ValueError(f"unexpected getUpdates reply (HTTP {status})")
             updates = reply["result"]
         except asyncio.CancelledError:

@@ -1,0 +1,335 @@
+"""The Bot API's HTTP/1.1 transport (`loyaltybot.bot.http`) against real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiogram import Bot
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyaltybot.bot.http import HttpError, HttpPool, _Connection
+from loyaltybot.bot.session import BotApiSession
+
+TOKEN = "123456:TEST-token"
+Reply = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], Awaitable[bool]]
+
+
+class Server:
+    """A raw HTTP server: `reply` answers each request and says whether to keep the connection."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.connections = 0
+        self.requests: list[tuple[bytes, bytes]] = []
+        self.writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> Server:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl_context)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    def url(self, path: str = "/bot/sendMessage", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                self.requests.append((head, body))
+                if not await self.reply(reader, writer, head, body):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def answer(body: bytes, *, status: str = "200 OK", extra: bytes = b"", keep: bool = True) -> Reply:
+    async def reply(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _h: bytes, _b: bytes) -> bool:
+        writer.write(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s" % (status.encode(), extra, len(body), body))
+        await writer.drain()
+        return keep
+
+    return reply
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Reply], Awaitable[Server]]]:
+    servers: list[Server] = []
+
+    async def start(reply: Reply) -> Server:
+        server = await Server(reply).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+async def test_request_on_the_wire_and_connection_reused(serve) -> None:
+    server = await serve(answer(b'{"ok":true}'))
+    pool = HttpPool(user_agent="test-agent")
+    for _ in range(5):
+        status, body = await pool.post(server.url("/bot1:x/getMe?a=1"), b"x=1&y=%C3%A9", content_type="application/x-www-form-urlencoded", timeout=5)
+        assert (status, body) == (200, b'{"ok":true}')
+    assert server.connections == 1  # kept alive
+    head, body = server.requests[0]
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /bot1:x/getMe?a=1 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in lines
+    assert "User-Agent: test-agent" in lines
+    assert "Content-Type: application/x-www-form-urlencoded" in lines
+    assert "Content-Length: 12" in lines
+    assert body == b"x=1&y=%C3%A9"
+    await pool.close()
+
+
+async def test_concurrent_requests_use_separate_connections_within_the_limit(serve) -> None:
+    async def slow(_r, writer, _h, _b) -> bool:
+        await asyncio.sleep(0.05)
+        return await answer(b"{}")(_r, writer, _h, _b)
+
+    server = await serve(slow)
+    pool = HttpPool(limit=3)
+    results = await asyncio.gather(*(pool.post(server.url(), b"", content_type="text/plain", timeout=5) for _ in range(9)))
+    assert results == [(200, b"{}")] * 9
+    assert server.connections == 3
+    assert pool.idle_connections == 3
+    await pool.close()
+    assert pool.idle_connections == 0
+
+
+async def test_chunked_body_with_extensions_and_trailers(serve) -> None:
+    async def chunked(_r, writer, _h, _b) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (b"5;ext=1\r\nhello\r\n", b"1\r\n \r\n", b"5\r\nworld\r\n", b"0\r\nX-Trailer: 1\r\n\r\n"):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        return True
+
+    server = await serve(chunked)
+    pool = HttpPool()
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"hello world")
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"hello world")
+    assert server.connections == 1
+    await pool.close()
+
+
+async def test_body_until_the_connection_closes_and_connection_close(serve) -> None:
+    async def until_eof(_r, writer, _h, _b) -> bool:
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
+        return False
+
+    server = await serve(until_eof)
+    pool = HttpPool()
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"all of it")
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"all of it")
+    assert server.connections == 2 and pool.idle_connections == 0
+
+    closing = await serve(answer(b"{}", extra=b"Connection: close\r\n", keep=False))
+    for _ in range(2):
+        assert await pool.post(closing.url(), b"", content_type="text/plain", timeout=5) == (200, b"{}")
+    assert closing.connections == 2
+    await pool.close()
+
+
+async def test_interim_100_continue_is_skipped(serve) -> None:
+    async def interim(_r, writer, _h, _b) -> bool:
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")
+        return True
+
+    server = await serve(interim)
+    pool = HttpPool()
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (201, b"ok")
+    await pool.close()
+
+
+async def test_server_closing_an_idle_connection_and_idle_expiry(serve) -> None:
+    server = await serve(answer(b"{}"))
+    pool = HttpPool(keepalive=60)
+    await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+    server.writers[0].close()  # the server drops the kept-alive connection
+    await asyncio.sleep(0.05)
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"{}")
+    assert server.connections == 2
+
+    expiring = HttpPool(keepalive=0.05)
+    await expiring.post(server.url(), b"", content_type="text/plain", timeout=5)
+    await asyncio.sleep(0.1)  # idle longer than `keepalive`: not reused
+    await expiring.post(server.url(), b"", content_type="text/plain", timeout=5)
+    assert server.connections == 4
+    await pool.close()
+    await expiring.close()
+
+
+async def test_timeout_closes_the_connection_and_the_next_request_works(serve) -> None:
+    calls = 0
+
+    async def first_hangs(_r, writer, _h, _b) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(5)
+        return await answer(b"{}")(_r, writer, _h, _b)
+
+    server = await serve(first_hangs)
+    pool = HttpPool()
+    with pytest.raises(TimeoutError):
+        await pool.post(server.url(), b"", content_type="text/plain", timeout=0.1)
+    assert pool.idle_connections == 0
+    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"{}")
+    assert server.connections == 2
+    await pool.close()
+
+
+@pytest.mark.parametrize(
+    "raw, error",
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "status line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "header"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "whole body"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "chunked body"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", "malformed chunk"),
+        (b"", "closed the connection"),
+    ],
+)
+async def test_broken_answers_raise_http_error(serve, raw: bytes, error: str) -> None:
+    async def broken(_r, writer, _h, _b) -> bool:
+        writer.write(raw)
+        await writer.drain()
+        return False
+
+    server = await serve(broken)
+    pool = HttpPool()
+    with pytest.raises(HttpError, match=error):
+        await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+    assert pool.idle_connections == 0
+    await pool.close()
+
+
+async def test_refused_connection_and_bad_url() -> None:
+    server = await Server(answer(b"{}")).start()
+    await server.stop()  # nothing listens on that port any more
+    pool = HttpPool()
+    with pytest.raises(HttpError, match="cannot connect"):
+        await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+    with pytest.raises(HttpError, match="not an http"):
+        await pool.post("ftp://example.org/x", b"", content_type="text/plain", timeout=5)
+
+
+@given(
+    body=st.binary(max_size=300),
+    chunked=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+@settings(max_examples=150, deadline=None)
+def test_answer_split_anywhere_parses_the_same(body: bytes, chunked: bool, cuts: list[int]) -> None:
+    if chunked:
+        parts = [body[i : i + 7] for i in range(0, len(body), 7)]
+        payload = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + payload
+    else:
+        raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    points = sorted({c for c in cuts if 0 < c < len(raw)})
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+
+    class Transport:
+        def write(self, _data: bytes) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    async def run() -> tuple[int, bytes, bool]:
+        connection = _Connection()
+        connection.connection_made(Transport())  # type: ignore[arg-type]
+        waiter = connection.request(b"", b"")
+        for piece in pieces:
+            connection.data_received(piece)
+        return await asyncio.wait_for(waiter, 1)
+
+    assert asyncio.run(run()) == (200, body, True)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    server = await Server(answer(b'{"ok":true}')).start(server_context)
+    try:
+        trusting = HttpPool(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        for _ in range(2):
+            assert await trusting.post(server.url(scheme="https"), b"a=1", content_type="text/plain", timeout=5) == (200, b'{"ok":true}')
+        assert server.connections == 1
+        await trusting.close()
+        with pytest.raises(HttpError, match="cannot connect"):  # not signed by a known authority
+            await HttpPool().post(server.url(scheme="https"), b"", content_type="text/plain", timeout=5)
+    finally:
+        await server.stop()
+
+
+# --------------------------------------------------------------------------- through aiogram
+
+
+async def test_bot_session_errors_are_aiograms(serve) -> None:
+    server = await serve(answer(b'{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}', status="400 Bad Request"))
+    session = BotApiSession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{server.port}"))
+    bot = Bot(TOKEN, session=session)
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(42, "hi", reply_markup=None)
+    head, body = server.requests[0]
+    assert head.startswith(f"POST /bot{TOKEN}/sendMessage HTTP/1.1".encode())
+    assert body == b"chat_id=42&text=hi"  # the form aiogram's own session sends
+    await session.close()
+
+    await server.stop()
+    session = BotApiSession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{server.port}"))
+    with pytest.raises(TelegramNetworkError, match="cannot connect"):
+        await Bot(TOKEN, session=session).get_me()
+    await session.close()
