@@ -238,6 +238,7 @@ class _Chat:
     actions: list[tuple[str, float]] = field(default_factory=list)
     chat_instance: str = field(default_factory=lambda: str(secrets.randbits(62)))
     bucket: _Bucket | None = None
+    changed: asyncio.Event | None = None  # set when the bot sends, edits or deletes here (waiters only)
 
     def to_api(self) -> dict[str, Any]:
         if self.type == "private" and self.user is not None:
@@ -559,17 +560,35 @@ class BotApiEmulator:
             return resp.status, await resp.text()
 
     # ------------------------------------------------------------------ internals: waiting
-    def _notify(self) -> None:
+    def _notify(self, chat: _Chat | None = None) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+        if chat is not None and chat.changed is not None:
+            chat.changed.set()
+            chat.changed = None
 
-    async def _wait_for(self, check: Callable[[], T | None], timeout: float, describe: Callable[[], str] | None = None) -> T:
+    async def _wait_for(
+        self,
+        check: Callable[[], T | None],
+        timeout: float,
+        describe: Callable[[], str] | None = None,
+        *,
+        chat: _Chat | None = None,
+    ) -> T:
         # One deadline for the whole wait: every change wakes every waiter, so a task and a
         # timer per wake-up (asyncio.wait_for) made the emulator the busiest part of a load test.
+        # A wait on one chat's messages (`chat`) wakes only when the bot changes that chat:
+        # with hundreds of customers waiting, waking them all at every Bot API call made the
+        # load generator's CPU grow with the number waiting.
         try:
             async with asyncio.timeout(timeout):
                 while (result := check()) is None:
-                    await self._changed.wait()
+                    if chat is None:
+                        await self._changed.wait()
+                    else:
+                        if chat.changed is None:
+                            chat.changed = asyncio.Event()
+                        await chat.changed.wait()
                 return result
         except TimeoutError:
             result = check()
@@ -1070,7 +1089,7 @@ class BotApiEmulator:
             elif markup.get("remove_keyboard"):
                 chat.reply_keyboard = None
         self.stats.messages_sent += 1
-        self._notify()
+        self._notify(chat)
         return msg
 
     def _edit_target(self, p: _Params) -> tuple[_Chat, ChatMessage]:
@@ -1092,7 +1111,7 @@ class BotApiEmulator:
         msg.edit_date = int(time.time())
         msg.edit_count += 1
         chat.edits.append(msg)
-        self._notify()
+        self._notify(chat)
         return msg.to_api()
 
     def _scope_key(self, scope: Any, language_code: str | None, *, check: bool = True) -> tuple[str, int | None, int | None, str]:
@@ -1358,7 +1377,7 @@ class BotApiEmulator:
         msg.deleted = True
         if msg in chat.inbox:
             chat.inbox.remove(msg)
-        self._notify()
+        self._notify(chat)
         return True
 
     async def _m_answerCallbackQuery(self, p: _Params) -> Any:

@@ -83,7 +83,7 @@ class _ChatView:
                     return m
             return None
 
-        return await self._emu._wait_for(check, timeout, lambda: f"no matching bot message in chat {chat.id}; pending: {chat.inbox!r}; all: {self.messages[-5:]!r}")
+        return await self._emu._wait_for(check, timeout, lambda: f"no matching bot message in chat {chat.id}; pending: {chat.inbox!r}; all: {self.messages[-5:]!r}", chat=chat)
 
     async def wait_for_messages(self, count: int, timeout: float = 15.0) -> list[ChatMessage]:
         """Wait for the next ``count`` bot messages."""
@@ -111,7 +111,7 @@ class _ChatView:
                     return m
             return None
 
-        return await self._emu._wait_for(check, timeout, lambda: f"no matching edit in chat {chat.id}; pending edits: {chat.edits!r}")
+        return await self._emu._wait_for(check, timeout, lambda: f"no matching edit in chat {chat.id}; pending edits: {chat.edits!r}", chat=chat)
 
     async def wait_for_deletion(self, message: ChatMessage | int, timeout: float = 15.0) -> None:
         mid = message.message_id if isinstance(message, ChatMessage) else message
@@ -121,7 +121,7 @@ class _ChatView:
             m = chat.messages.get(mid)
             return True if (m is None or m.deleted) else None
 
-        await self._emu._wait_for(check, timeout, lambda: f"message {mid} in chat {chat.id} was not deleted")
+        await self._emu._wait_for(check, timeout, lambda: f"message {mid} in chat {chat.id} was not deleted", chat=chat)
 
     def decode_qr(self, message: ChatMessage | None = None) -> str | None:
         """Decode the QR code in a photo (or image document) message; default: last bot message."""
