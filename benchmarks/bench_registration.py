@@ -192,6 +192,7 @@ class Profiler:
                 "--rate",
                 "200",
                 "--threads",
+                "--subprocesses",
                 "-o",
                 str(self.out),
                 "--pid",
