@@ -276,7 +276,9 @@ class HttpPool:
         now = time.monotonic()
         while connections:
             connection = connections.pop()  # the most recently used: the least likely to be stale
-            if connection.closed or now - connection.idle_since > self._keepalive:
+            transport = connection.transport
+            stale = now - connection.idle_since > self._keepalive
+            if connection.closed or stale or transport is None or transport.is_closing():
                 connection.close()
                 continue
             return connection
