@@ -189,6 +189,25 @@ async def test_server_closing_an_idle_connection_and_idle_expiry(serve) -> None:
     await expiring.close()
 
 
+async def test_connections_left_idle_after_a_burst_are_closed(serve) -> None:
+    async def slow(_r, writer, _h, _b) -> bool:
+        await asyncio.sleep(0.02)
+        return await answer(b"{}")(_r, writer, _h, _b)
+
+    server = await serve(slow)
+    pool = HttpPool(keepalive=0.1)
+    await asyncio.gather(*(pool.post(server.url(), b"", content_type="text/plain", timeout=5) for _ in range(5)))
+    assert pool.idle_connections == 5
+    for _ in range(8):  # then one request at a time: the most recent connection stays in use
+        await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert server.connections == 5
+    assert pool.idle_connections == 1
+    assert sum(not writer.is_closing() for writer in server.writers) == 1  # the server saw the others close
+    await pool.close()
+
+
 async def test_timeout_closes_the_connection_and_the_next_request_works(serve) -> None:
     calls = 0
 

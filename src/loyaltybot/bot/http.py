@@ -6,8 +6,9 @@ each such request (request and response objects, header multidicts, the body wri
 task of its own, timers); this client needs a fraction of that (measured in the README,
 "Performance"). It does only what those requests need:
 
-* connections are kept alive and reused, at most `limit` at once; an idle one is closed after
-  `keepalive` seconds, before a server is likely to close it itself;
+* connections are kept alive and reused, at most `limit` at once; one idle for more than
+  `keepalive` seconds is never used again and is closed by the next request, before a server
+  is likely to close it itself;
 * HTTPS through the standard `ssl` module (certifi's CA bundle, as aiogram's own session);
 * response bodies by `Content-Length`, chunked, or up to the end of the connection;
 * one deadline for the whole request (connect, send, answer); a request that fails or times
@@ -212,6 +213,7 @@ class HttpPool:
         self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
         self._busy: set[_Connection] = set()
         self._targets: dict[str, tuple[tuple[str, str, int], bytes]] = {}
+        self._pruned = time.monotonic()
 
     async def post(self, url: str, body: bytes, *, content_type: str, timeout: float) -> tuple[int, bytes]:
         """POST `body` to `url`: the status and the response body. Raises HttpError, TimeoutError."""
@@ -233,11 +235,14 @@ class HttpPool:
             finally:
                 connection.done()
                 self._busy.discard(connection)
+            now = time.monotonic()
             if keep_alive and not connection.closed:
-                connection.idle_since = time.monotonic()
+                connection.idle_since = now
                 self._idle.setdefault(key, deque()).append(connection)
             else:
                 connection.close()
+            if now - self._pruned > self._keepalive:
+                self._prune(now)
             return status, answer
 
     async def close(self) -> None:
@@ -270,6 +275,17 @@ class HttpPool:
             if len(self._targets) < 1024:  # one per Bot API method in practice
                 self._targets[url] = known
         return known
+
+    def _prune(self, now: float) -> None:
+        """Close the connections idle for longer than `keepalive` (after a burst, most of them)."""
+        self._pruned = now
+        for connections in self._idle.values():
+            keep = [c for c in connections if not c.closed and now - c.idle_since <= self._keepalive]
+            for connection in connections:
+                if connection not in keep:
+                    connection.close()
+            connections.clear()
+            connections.extend(keep)
 
     def _take_idle(self, key: tuple[str, str, int]) -> _Connection | None:
         connections = self._idle.get(key)
