@@ -69,6 +69,19 @@ class Server:
             writer.close()
 
 
+async def ping(pool: HttpPool, url: str, timeout: float = 5) -> tuple[int, bytes]:
+    """An empty POST: the status and body of the answer."""
+    return await pool.post(url, b"", content_type="text/plain", timeout=timeout)
+
+
+def delayed(seconds: float, reply: Reply) -> Reply:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bool:
+        await asyncio.sleep(seconds)
+        return await reply(reader, writer, head, body)
+
+    return slow
+
+
 def answer(body: bytes, *, status: str = "200 OK", extra: bytes = b"", keep: bool = True) -> Reply:
     async def reply(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _h: bytes, _b: bytes) -> bool:
         writer.write(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s" % (status.encode(), extra, len(body), body))
@@ -111,13 +124,9 @@ async def test_request_on_the_wire_and_connection_reused(serve) -> None:
 
 
 async def test_concurrent_requests_use_separate_connections_within_the_limit(serve) -> None:
-    async def slow(_r, writer, _h, _b) -> bool:
-        await asyncio.sleep(0.05)
-        return await answer(b"{}")(_r, writer, _h, _b)
-
-    server = await serve(slow)
+    server = await serve(delayed(0.05, answer(b"{}")))
     pool = HttpPool(limit=3)
-    results = await asyncio.gather(*(pool.post(server.url(), b"", content_type="text/plain", timeout=5) for _ in range(9)))
+    results = await asyncio.gather(*(ping(pool, server.url()) for _ in range(9)))
     assert results == [(200, b"{}")] * 9
     assert server.connections == 3
     assert pool.idle_connections == 3
@@ -136,8 +145,8 @@ async def test_chunked_body_with_extensions_and_trailers(serve) -> None:
 
     server = await serve(chunked)
     pool = HttpPool()
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"hello world")
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"hello world")
+    assert await ping(pool, server.url()) == (200, b"hello world")
+    assert await ping(pool, server.url()) == (200, b"hello world")
     assert server.connections == 1
     await pool.close()
 
@@ -149,13 +158,13 @@ async def test_body_until_the_connection_closes_and_connection_close(serve) -> N
 
     server = await serve(until_eof)
     pool = HttpPool()
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"all of it")
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"all of it")
+    assert await ping(pool, server.url()) == (200, b"all of it")
+    assert await ping(pool, server.url()) == (200, b"all of it")
     assert server.connections == 2 and pool.idle_connections == 0
 
     closing = await serve(answer(b"{}", extra=b"Connection: close\r\n", keep=False))
     for _ in range(2):
-        assert await pool.post(closing.url(), b"", content_type="text/plain", timeout=5) == (200, b"{}")
+        assert await ping(pool, closing.url()) == (200, b"{}")
     assert closing.connections == 2
     await pool.close()
 
@@ -167,39 +176,35 @@ async def test_interim_100_continue_is_skipped(serve) -> None:
 
     server = await serve(interim)
     pool = HttpPool()
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (201, b"ok")
+    assert await ping(pool, server.url()) == (201, b"ok")
     await pool.close()
 
 
 async def test_server_closing_an_idle_connection_and_idle_expiry(serve) -> None:
     server = await serve(answer(b"{}"))
     pool = HttpPool(keepalive=60)
-    await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+    await ping(pool, server.url())
     server.writers[0].close()  # the server drops the kept-alive connection
     await asyncio.sleep(0.05)
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"{}")
+    assert await ping(pool, server.url()) == (200, b"{}")
     assert server.connections == 2
 
     expiring = HttpPool(keepalive=0.05)
-    await expiring.post(server.url(), b"", content_type="text/plain", timeout=5)
+    await ping(expiring, server.url())
     await asyncio.sleep(0.1)  # idle longer than `keepalive`: not reused
-    await expiring.post(server.url(), b"", content_type="text/plain", timeout=5)
+    await ping(expiring, server.url())
     assert server.connections == 4
     await pool.close()
     await expiring.close()
 
 
 async def test_connections_left_idle_after_a_burst_are_closed(serve) -> None:
-    async def slow(_r, writer, _h, _b) -> bool:
-        await asyncio.sleep(0.02)
-        return await answer(b"{}")(_r, writer, _h, _b)
-
-    server = await serve(slow)
+    server = await serve(delayed(0.02, answer(b"{}")))
     pool = HttpPool(keepalive=0.1)
-    await asyncio.gather(*(pool.post(server.url(), b"", content_type="text/plain", timeout=5) for _ in range(5)))
+    await asyncio.gather(*(ping(pool, server.url()) for _ in range(5)))
     assert pool.idle_connections == 5
     for _ in range(8):  # then one request at a time: the most recent connection stays in use
-        await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+        await ping(pool, server.url())
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
     assert server.connections == 5
@@ -221,9 +226,9 @@ async def test_timeout_closes_the_connection_and_the_next_request_works(serve) -
     server = await serve(first_hangs)
     pool = HttpPool()
     with pytest.raises(TimeoutError):
-        await pool.post(server.url(), b"", content_type="text/plain", timeout=0.1)
+        await ping(pool, server.url(), timeout=0.1)
     assert pool.idle_connections == 0
-    assert await pool.post(server.url(), b"", content_type="text/plain", timeout=5) == (200, b"{}")
+    assert await ping(pool, server.url()) == (200, b"{}")
     assert server.connections == 2
     await pool.close()
 
@@ -250,7 +255,7 @@ async def test_broken_answers_raise_http_error(serve, raw: bytes, error: str) ->
     server = await serve(broken)
     pool = HttpPool()
     with pytest.raises(HttpError, match=error):
-        await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+        await ping(pool, server.url())
     assert pool.idle_connections == 0
     await pool.close()
 
@@ -260,9 +265,9 @@ async def test_refused_connection_and_bad_url() -> None:
     await server.stop()  # nothing listens on that port any more
     pool = HttpPool()
     with pytest.raises(HttpError, match="cannot connect"):
-        await pool.post(server.url(), b"", content_type="text/plain", timeout=5)
+        await ping(pool, server.url())
     with pytest.raises(HttpError, match="not an http"):
-        await pool.post("ftp://example.org/x", b"", content_type="text/plain", timeout=5)
+        await ping(pool, "ftp://example.org/x")
 
 
 @given(
@@ -328,7 +333,7 @@ async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
         assert server.connections == 1
         await trusting.close()
         with pytest.raises(HttpError, match="cannot connect"):  # not signed by a known authority
-            await HttpPool().post(server.url(scheme="https"), b"", content_type="text/plain", timeout=5)
+            await ping(HttpPool(), server.url(scheme="https"))
     finally:
         await server.stop()
 
