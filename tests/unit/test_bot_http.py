@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import ssl
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError
+from aiogram.types import BufferedInputFile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -357,3 +359,31 @@ async def test_bot_session_errors_are_aiograms(serve) -> None:
     with pytest.raises(TelegramNetworkError, match="cannot connect"):
         await Bot(TOKEN, session=session).get_me()
     await session.close()
+
+
+async def test_first_upload_does_not_break_calls_in_flight() -> None:
+    """aiogram opens its aiohttp session (for the first file) by closing the session first.
+    The long poll and the replies in flight over the keep-alive pool must not be cut."""
+    from PIL import Image
+
+    from loyaltybot.sandbox import BotApiEmulator
+
+    png = io.BytesIO()
+    Image.new("L", (8, 8)).save(png, format="PNG")
+
+    async with BotApiEmulator(bot_token=TOKEN) as emu:
+        session = BotApiSession(api=TelegramAPIServer.from_base(emu.base_url))
+        bot = Bot(TOKEN, session=session)
+        user = emu.user(777)
+        await user.send("hello")
+        (first,) = await bot.get_updates(timeout=0)
+        poll = asyncio.create_task(bot.get_updates(offset=first.update_id + 1, timeout=1))
+        await asyncio.sleep(0.1)  # the poll is waiting in the emulator
+        assert session._http is not None and session._http.idle_connections == 0
+        photo = BufferedInputFile(png.getvalue(), "card.png")
+        await bot.send_photo(user.id, photo)
+        await bot.send_photo(user.id, photo)
+        assert await poll == []  # it ran to its timeout instead of failing
+        await bot.send_message(user.id, "still here")
+        assert emu.calls_to("sendPhoto") and len(emu.calls_to("getUpdates")) == 2
+        await session.close()

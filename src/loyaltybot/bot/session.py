@@ -79,6 +79,15 @@ class BotApiSession(AiohttpSession):
             raise TelegramNetworkError(method=method, message=f"{type(error).__name__}: {error}") from None
         return status, answer.decode()
 
+    async def create_session(self) -> Any:
+        # aiogram's create_session calls close() before its first aiohttp session (and after a
+        # proxy change): that must not close the keep-alive pool, or the first upload would
+        # break every call in flight through it (the long poll, replies to other customers).
+        if self._should_reset_connector:
+            await super().close()
+            self._should_reset_connector = False
+        return await super().create_session()
+
     async def close(self) -> None:
         if self._http is not None:
             http, self._http = self._http, None
