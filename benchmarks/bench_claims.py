@@ -7,14 +7,16 @@ one, as Telegram and the phones would. `--in-process` runs the bot in this proce
 instead (the production factory `build_app` + `serve`, as in the e2e tests; handy with a
 profiler, but then the bot shares one core with the emulator).
 
-Set-up, not timed: N customers are registered and a staff member issues N sale QR codes
-through the services. Then the N customers, C at a time, each scan their own code: the
-customer sends `/start <payload>` (what the phone camera opens) and we time it until the
-bot's "+N points" reply is visible in the customer's chat. Each claim is one update to
-the bot; the bot answers the customer and notifies the staff member (two sendMessage).
+Set-up, not timed: N + W customers are registered and a staff member issues a sale QR code
+for each through the services. W of them (`--warmup`, default 50) claim theirs first, C at
+a time, not timed: the bot's first claims fill its caches. Then the N customers, C at a
+time, each scan their own code: the customer sends `/start <payload>` (what the phone
+camera opens) and we time it until the bot's "+N points" reply is visible in the
+customer's chat. Each claim is one update to the bot; the bot answers the customer and
+notifies the staff member (two sendMessage).
 
-    python benchmarks/bench_claims.py [--customers N] [--concurrency C | --rate R] [--database-url URL]
-        [--in-process] [--profile OUT.txt]
+    python benchmarks/bench_claims.py [--customers N] [--warmup W] [--concurrency C | --rate R]
+        [--database-url URL] [--in-process] [--profile OUT.txt]
 
 A closed loop (C claims in flight) measures throughput; its latency is only C / throughput.
 `--rate R` offers the claims at R per second instead (open loop), which measures latency:
@@ -128,7 +130,8 @@ async def main(args: argparse.Namespace) -> int:
     users: list[SimUser] = []
     payloads: dict[int, str] = {}
     amounts: dict[int, int] = {}
-    for i in range(args.customers):
+    total = args.warmup + args.customers
+    for i in range(total):
         user = emu.user(FIRST_USER_ID + i, f"Cust{i}", language_code="en", phone=f"+6012{2_000_000 + i:07d}")
         await services.customers.register(
             telegram_id=user.id,
@@ -178,6 +181,11 @@ async def main(args: argparse.Namespace) -> int:
             except Exception as exc:  # noqa: BLE001 - reported and fails the run
                 errors.append(f"user {user.id}: {type(exc).__name__}: {str(exc)[:300]}")
 
+    warm, timed = users[: args.warmup], users[args.warmup :]
+    if warm:  # not timed: the bot's first claims (caches, compiled statements, connections)
+        await asyncio.gather(*(claim(u) for u in warm))
+        latencies.clear()
+
     # The set-up's objects (customers, codes, chats) live until the end: keep this process's
     # garbage collector from walking them again and again while the claims run (it would
     # pause the emulator and the customers, not the bot).
@@ -193,10 +201,10 @@ async def main(args: argparse.Namespace) -> int:
     if args.rate:
         # Open loop: claims start at `rate` per second whatever the bot's pace, so the latency
         # is the bot's (a closed loop's latency is just the claims in flight / throughput).
-        gate = asyncio.Semaphore(len(users))
-        await asyncio.gather(*(claim(u, began + i / args.rate) for i, u in enumerate(users)))
+        gate = asyncio.Semaphore(len(timed))
+        await asyncio.gather(*(claim(u, began + i / args.rate) for i, u in enumerate(timed)))
     else:
-        await asyncio.gather(*(claim(u) for u in users))
+        await asyncio.gather(*(claim(u) for u in timed))
     wall = time.perf_counter() - began
     cpu = time.process_time() - cpu_before
     bot_cpu_after = tree_cpu(process.pid) if process is not None else None
@@ -205,8 +213,8 @@ async def main(args: argparse.Namespace) -> int:
     # The staff notifications trail the customers' replies by a moment: wait for all of them.
     notified = 0
     try:
-        await staff.wait_for_messages(args.customers, timeout=WAIT_TIMEOUT)
-        notified = args.customers
+        await staff.wait_for_messages(total, timeout=WAIT_TIMEOUT)
+        notified = total
     except TimeoutError:
         notified = len([m for m in staff.messages if m.from_bot and "claimed by" in (m.text or "")])
     api_calls = len(emu.calls) - calls_before
@@ -227,15 +235,15 @@ async def main(args: argparse.Namespace) -> int:
         balances = dict(
             (await session.execute(select(Customer.telegram_id, Customer.balance).where(Customer.telegram_id.in_(ids)))).all()
         )
-    if entries != args.customers:
-        problems.append(f"{entries} ledger entries for {args.customers} claims")
-    if used != args.customers:
-        problems.append(f"{used} sale tokens used of {args.customers}")
+    if entries != total:
+        problems.append(f"{entries} ledger entries for {total} claims")
+    if used != total:
+        problems.append(f"{used} sale tokens used of {total}")
     wrong = [tid for tid in ids if balances.get(tid) != amounts[tid] // 100]
     if wrong:
         problems.append(f"{len(wrong)} customers with a wrong balance")
-    if notified != args.customers:
-        problems.append(f"staff was told of {notified} of {args.customers} claims")
+    if notified != total:
+        problems.append(f"staff was told of {notified} of {total} claims")
     failed_calls = [c for c in emu.calls if c.status not in (0, 200)]
     if failed_calls:
         problems.append(f"{len(failed_calls)} Bot API calls failed ({failed_calls[0].method}: {failed_calls[0].description})")
@@ -252,7 +260,8 @@ async def main(args: argparse.Namespace) -> int:
         where += f" with WORKERS={args.workers} (CPU: all its processes)"
     print(f"loyaltybot sale-claim benchmark  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {dialect}; {where})")
     load = f"offered at {args.rate:.0f}/s, open loop" if args.rate else f"concurrency {args.concurrency}, closed loop"
-    print(f"  claims           {args.customers} customers, one sale QR each ({load})")
+    print(f"  claims           {args.customers} customers, one sale QR each ({load}); "
+          f"{args.warmup} more before them, not timed")
     print(f"  Bot API calls    {api_calls} by the bot during the run")
     cpu_note = f"CPU: emulator and customers {cpu:.2f} s"
     if bot_cpu is not None:
@@ -281,6 +290,7 @@ async def main(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1000, help="customers, one claim each (default 1000)")
+    parser.add_argument("--warmup", type=int, default=50, help="claims before the timed ones, not timed (default 50)")
     parser.add_argument("--concurrency", type=int, default=10, help="claims in flight at once (default 10)")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument("--in-process", action="store_true", help="run the bot in this process (shares its core)")
@@ -291,8 +301,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="OUT.txt", default=None,
                         help="py-spy record the bot process during the claims (see bench_registration.py)")
     args = parser.parse_args(argv)
-    if args.customers < 1 or args.concurrency < 1:
-        parser.error("--customers and --concurrency must be positive")
+    if args.customers < 1 or args.concurrency < 1 or args.warmup < 0:
+        parser.error("--customers and --concurrency must be positive, --warmup not negative")
     return args
 
 
