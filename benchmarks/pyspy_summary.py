@@ -21,9 +21,10 @@ from pathlib import Path
 
 FRAME_RE = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # A sample whose innermost frame is blocked on one of these is an idle thread that py-spy
-# could not tell apart from a running one (waiting on a lock or queue, or in epoll).
+# could not tell apart from a running one (waiting on a lock or queue, in epoll, or in
+# asyncio's child watcher thread, blocked in waitpid until the child process exits).
 IDLE_LINE_RE = re.compile(
-    r"\.(get|select|wait|acquire|poll)\(|\bwaiter\.acquire|_wait_for_tstate_lock"
+    r"\.(get|select|wait|acquire|poll)\(|\bwaiter\.acquire|_wait_for_tstate_lock|os\.waitpid\(expected_pid, 0\)"
 )
 _SOURCES: dict[str, str | None] = {}
 
@@ -150,8 +151,8 @@ def summarise(path: Path, top: int) -> str:
 
     lines = [
         (
-            f"{samples} busy samples in {path} ({idle} more samples of threads blocked on a queue, lock or "
-            "epoll were dropped as idle); percentages are of the busy samples"
+            f"{samples} busy samples in {path} ({idle} more samples of threads blocked on a queue, lock, epoll or "
+            "waitpid were dropped as idle); percentages are of the busy samples"
         ),
         "",
         f"top {top} by own time (innermost frame):",
