@@ -15,10 +15,12 @@ PostgreSQL (asyncpg): one engine serves both; conditional UPDATEs give the same 
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -99,7 +101,14 @@ def _sqlite_engine(
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql(begin)
+            # On the driver's cursor: SQLAlchemy's execution around one BEGIN cost more than it.
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(begin)
+            except sqlite3.Error as error:  # "database is locked" after the busy timeout, as SQLAlchemy raises it
+                raise DBAPIError.instance(begin, (), error, sqlite3.Error, dialect=connection.dialect) from error
+            finally:
+                cursor.close()
 
     return engine
 

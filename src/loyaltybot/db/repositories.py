@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, case, delete, func, insert, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyaltybot.db.prepared import Prepared
 from loyaltybot.db.upsert import insert_or_ignore, insert_or_update
 from loyaltybot.db.models import (
     AppSetting,
@@ -29,7 +30,8 @@ from loyaltybot.db.models import (
 # Statements run on every update or claim, built once, parameters bound at execution
 # (`p_` names: an UPDATE's SET may not reuse a column's name). Building a statement and its
 # cache key costs more than running it; Core (table columns) also skips the ORM's
-# statement handling where no ORM object is wanted.
+# statement handling where no ORM object is wanted. The hottest are `Prepared`: compiled
+# once, and run straight on the inline SQLite driver (`db/prepared.py`).
 _customers = Customer.__table__.c
 _staff = StaffMember.__table__.c
 _conversations = ConversationState.__table__.c
@@ -76,9 +78,31 @@ _SPEND_SINCE = select(func.coalesce(func.sum(_ledger.spend_sen), 0)).where(
     _ledger.customer_id == bindparam("p_customer_id"), _ledger.created_at >= bindparam("p_start")
 )
 _SPEND_BETWEEN = _SPEND_SINCE.where(_ledger.created_at < bindparam("p_end"))
-_AUDIT = insert(AuditEntry.__table__)
-_INSERT_RETURNING_ID: dict[Any, Any] = {}
 _Row = TypeVar("_Row", LedgerEntry, PointLot)
+_P_IDENTITY = Prepared(_IDENTITY)
+_P_CONVERSATION = Prepared(_CONVERSATION)
+_P_CONVERSATION_END = Prepared(_CONVERSATION_END)
+_P_CREDIT = Prepared(_CREDIT)
+_P_CLAIM_TOKEN = Prepared(_CLAIM_TOKEN)
+_P_STAMP_STATE = Prepared(_STAMP_STATE)
+_P_SPEND_SINCE = Prepared(_SPEND_SINCE)
+_P_SPEND_BETWEEN = Prepared(_SPEND_BETWEEN)
+
+
+class _AppendOnlyInsert:
+    """INSERT … RETURNING id of every column but the key: the values not given are the
+    columns' scalar defaults (as the ORM would fill in), or NULL."""
+
+    def __init__(self, table: Any) -> None:
+        columns = [column for column in table.c if not column.primary_key]
+        for column in columns:
+            if column.server_default is not None or (column.default is not None and not column.default.is_scalar):
+                raise ValueError(f"{table.name}.{column.key}: only scalar Python defaults are filled in")
+        self.defaults = {c.key: (c.default.arg if c.default is not None else None) for c in columns}
+        self.statement = Prepared(insert(table).values({c.key: bindparam(c.key) for c in columns}).returning(table.c.id))
+
+
+_APPEND_ONLY: dict[Any, _AppendOnlyInsert] = {}
 
 
 class _Repository:
@@ -90,13 +114,17 @@ class _Repository:
         RETURNING id costs far less than the unit of work's add + flush. For append-only rows
         (ledger entries, point lots) nothing changes after the insert, so the object stays
         transient, with its id set; what is not set falls back to the column defaults."""
-        table = row.__table__
-        statement = _INSERT_RETURNING_ID.get(table)
-        if statement is None:
-            statement = _INSERT_RETURNING_ID[table] = insert(table).returning(table.c.id)
-        values = {key: value for key, value in inspect(row).dict.items() if key in table.c}
-        row.id = (await self.session.execute(statement, values)).scalar_one()
+        row.id = await self._append(row.__table__, inspect(row).dict)
         return row
+
+    async def _append(self, table: Any, given: dict[str, Any]) -> int:
+        """INSERT a row of an append-only table from `given` (other keys ignored): its id."""
+        insert_ = _APPEND_ONLY.get(table)
+        if insert_ is None:
+            insert_ = _APPEND_ONLY[table] = _AppendOnlyInsert(table)
+        values = dict(insert_.defaults)
+        values.update((key, value) for key, value in given.items() if key in values)
+        return int((await insert_.statement.run(self.session, values))[0][0])
 
 
 class CustomerRepository(_Repository):
@@ -147,10 +175,10 @@ class CustomerRepository(_Repository):
 
     async def credit(self, customer_id: int, *, points: int, stamps: int, visited_at: datetime) -> int | None:
         """Add points (never below zero) and set the stamp card in one conditional UPDATE; the new balance."""
-        result = await self.session.execute(
-            _CREDIT, {"p_id": customer_id, "p_points": points, "p_stamps": stamps, "p_visited_at": visited_at}
+        rows = await _P_CREDIT.run(
+            self.session, {"p_id": customer_id, "p_points": points, "p_stamps": stamps, "p_visited_at": visited_at}
         )
-        return result.scalar_one_or_none()
+        return rows[0][0] if rows else None
 
     async def by_id_for_update(self, customer_id: int) -> Customer | None:
         return (
@@ -194,7 +222,7 @@ class StaffRepository(_Repository):
 
     async def identity_of(self, telegram_id: int) -> tuple[str | None, str | None]:
         """(stored customer language, active staff role) of a Telegram user, in one statement."""
-        row = (await self.session.execute(_IDENTITY, {"telegram_id": telegram_id})).one()
+        [row] = await _P_IDENTITY.run(self.session, {"telegram_id": telegram_id})
         return row[0], row[1]
 
     async def list_active(self) -> Sequence[StaffMember]:
@@ -259,11 +287,9 @@ class LedgerRepository(_Repository):
 
     async def stamp_state(self, customer_id: int, *, day_start: datetime, day_end: datetime) -> tuple[datetime | None, int]:
         """(time of the customer's last stamp, stamps given in the shop day [day_start, day_end))."""
-        row = (
-            await self.session.execute(
-                _STAMP_STATE, {"p_customer_id": customer_id, "p_day_start": day_start, "p_day_end": day_end}
-            )
-        ).one()
+        [row] = await _P_STAMP_STATE.run(
+            self.session, {"p_customer_id": customer_id, "p_day_start": day_start, "p_day_end": day_end}
+        )
         last = row[0]
         if last is not None and last.tzinfo is None:  # defensive: aggregates may bypass the column type
             last = last.replace(tzinfo=UTC)
@@ -295,12 +321,12 @@ class LedgerRepository(_Repository):
     async def spend_since(self, customer_id: int, start: datetime, end: datetime | None = None) -> int:
         """Sen spent in [start, end): an index range read on (customer_id, created_at)."""
         if end is None:
-            result = await self.session.execute(_SPEND_SINCE, {"p_customer_id": customer_id, "p_start": start})
+            [row] = await _P_SPEND_SINCE.run(self.session, {"p_customer_id": customer_id, "p_start": start})
         else:
-            result = await self.session.execute(
-                _SPEND_BETWEEN, {"p_customer_id": customer_id, "p_start": start, "p_end": end}
+            [row] = await _P_SPEND_BETWEEN.run(
+                self.session, {"p_customer_id": customer_id, "p_start": start, "p_end": end}
             )
-        return int(result.scalar_one())
+        return int(row[0])
 
     async def spend_by_customer(self, start: datetime, end: datetime) -> dict[int, int]:
         """Sen spent per customer in [start, end] (purchases at the review instant count)."""
@@ -578,11 +604,10 @@ class TokenRepository(_Repository):
 
         One conditional UPDATE: of any number of concurrent claims exactly one gets the row.
         """
-        result = await self.session.execute(
-            _CLAIM_TOKEN, {"p_id": token_id, "p_kind": kind, "p_now": now, "p_used_by": used_by}
+        rows = await _P_CLAIM_TOKEN.run(
+            self.session, {"p_id": token_id, "p_kind": kind, "p_now": now, "p_used_by": used_by}
         )
-        row = result.one_or_none()
-        return None if row is None else (row[0], row[1])
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def issued_between(self, kind: str, start: datetime, end: datetime) -> Sequence[tuple[int | None, bool]]:
         """(issuer, claimed?) of every token of `kind` created in [start, end)."""
@@ -653,8 +678,8 @@ class AuditRepository(_Repository):
         customer_id: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        await self.session.execute(
-            _AUDIT,
+        await self._append(
+            AuditEntry.__table__,
             {
                 "actor_telegram_id": actor,
                 "action": action,
@@ -688,12 +713,12 @@ class AuditRepository(_Repository):
 class ConversationRepository(_Repository):
     async def get(self, key: str) -> tuple[str | None, str] | None:
         """(state, data as JSON) of a conversation, or None when there is none."""
-        row = (await self.session.execute(_CONVERSATION, {"key": key})).first()
-        return None if row is None else (row[0], row[1])
+        rows = await _P_CONVERSATION.run(self.session, {"key": key})
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def put(self, key: str, *, state: str | None, data: str, now: datetime) -> None:
         if state is None and data == "{}":
-            await self.session.execute(_CONVERSATION_END, {"key": key})
+            await _P_CONVERSATION_END.run(self.session, {"key": key})
             return
         await insert_or_update(
             self.session,
