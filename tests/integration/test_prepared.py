@@ -154,3 +154,22 @@ async def test_errors_are_sqlalchemys(database: Database) -> None:
         await uow.rollback()
     async with database.read_sessions() as session:
         assert (await session.execute(select(LedgerEntry))).first() is None
+
+
+async def test_read_sessions_share_one_connection_and_see_every_commit(database: Database) -> None:
+    """On SQLite a read session's prepared statements run on the shared read connection: no
+    connection of its own, and (autocommit) each statement sees the latest commit."""
+    from loyaltybot.db.repositories import _P_IDENTITY
+
+    writer, reader = uow_factories(database)
+    async with reader() as uow:
+        assert await uow.staff.identity_of(42) == (None, None)
+        if database.is_sqlite:
+            assert uow.session.sync_session.get_transaction() is None  # it never took a connection
+            assert database.read_engine.pool.checkedout() == 1  # the shared one
+        await _customer(database)  # committed by the writer meanwhile
+        assert await _P_IDENTITY.run(uow.session, {"telegram_id": 42}) == [("ms", None)]
+    if database.is_sqlite:
+        assert database.shared_reader is not None
+        await database.dispose()
+        assert database.read_engine.pool.checkedout() == 0  # closed with the database

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from loyaltybot.db.prepared import SHARED_READER, SharedReader
 from loyaltybot.db.sqlite_inline import inline_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -43,12 +44,16 @@ class Database:
     # aiosqlite's worker thread, so the bot keeps answering meanwhile.
     analytics_engine: AsyncEngine
     analytics_sessions: async_sessionmaker[Any]
+    shared_reader: SharedReader | None = None  # SQLite: the read sessions' prepared statements
+
 
     @property
     def is_sqlite(self) -> bool:
         return self.write_engine.dialect.name == "sqlite"
 
     async def dispose(self) -> None:
+        if self.shared_reader is not None:
+            await self.shared_reader.close()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
@@ -120,18 +125,23 @@ def create_database(url: str, *, echo: bool = False) -> Database:
             raise ValueError("an in-memory SQLite database cannot be shared between connections; use a file")
         write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
         # Reads run in autocommit: each SELECT sees the latest commit, without BEGIN/ROLLBACK
-        # round trips; the connections refuse writes (query_only).
-        read_engine = _sqlite_engine(url, begin="", pool_size=4, read_only=True)
+        # round trips; the connections refuse writes (query_only). One of them is kept for
+        # the prepared reads of every read session (db/prepared.py, SharedReader).
+        read_engine = _sqlite_engine(url, begin="", pool_size=5, read_only=True)
         analytics_engine = _sqlite_engine(url, begin="", pool_size=2, read_only=True, inline=False)
+        shared_reader: SharedReader | None = SharedReader(read_engine)
+        read_info = {SHARED_READER: shared_reader}
     else:
         write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo)
         read_engine = analytics_engine = write_engine
+        shared_reader, read_info = None, {}
     return Database(
         url=url,
         write_engine=write_engine,
         read_engine=read_engine,
         write_sessions=async_sessionmaker(write_engine, expire_on_commit=False),
-        read_sessions=async_sessionmaker(read_engine, expire_on_commit=False),
+        read_sessions=async_sessionmaker(read_engine, expire_on_commit=False, info=read_info),
         analytics_engine=analytics_engine,
         analytics_sessions=async_sessionmaker(analytics_engine, expire_on_commit=False),
+        shared_reader=shared_reader,
     )

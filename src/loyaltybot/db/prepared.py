@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
 from loyaltybot.db import sqlite_inline
@@ -100,8 +100,49 @@ class Prepared:
             cursor.close()
 
 
+SHARED_READER = "loyaltybot.shared_reader"  # key in `Session.info` of the SQLite read sessions
+
+
+class SharedReader:
+    """One connection of the SQLite read engine, kept open for the prepared reads of every read
+    session (`Database.read_sessions` puts it in their `info`).
+
+    Read connections run in autocommit mode and refuse writes: each statement sees the latest
+    commit whichever connection runs it, so a read session's prepared statements lose nothing
+    by running on this one, and the session never checks out a connection of its own unless
+    it also runs an ORM query. That is most of a read session's cost (about 80 µs of ~110).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._driver: tuple[sqlite_inline.Connection, Dialect] | None = None
+
+    async def driver(self) -> tuple[sqlite_inline.Connection, Dialect] | None:
+        if self._driver is None:
+            connection = await self._engine.connect()
+            if self._driver is not None:  # another task opened it meanwhile
+                await connection.close()
+                return self._driver
+            driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            if not isinstance(driver, sqlite_inline.Connection):
+                await connection.close()
+                return None
+            self._connection, self._driver = connection, (driver, connection.dialect)
+        return self._driver
+
+    async def close(self) -> None:
+        connection, self._connection, self._driver = self._connection, None, None
+        if connection is not None:
+            await connection.close()
+
+
 async def _inline_connection(session: AsyncSession) -> tuple[sqlite_inline.Connection, Dialect] | None:
-    """The inline SQLite connection of the session's transaction (begun if need be), or None."""
+    """The inline SQLite connection of the session's transaction (begun if need be), or the
+    shared one of a read session; None if the session is not on the inline driver."""
+    shared: SharedReader | None = session.info.get(SHARED_READER)
+    if shared is not None:
+        return await shared.driver()
     sync = session.sync_session
     if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()
