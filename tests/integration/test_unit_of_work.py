@@ -170,3 +170,14 @@ async def test_objects_loaded_by_a_reader_stay_readable_after_the_block(database
             customer = await uow.customers.by_telegram_id(501)
             raise Boom()
     assert customer is not None and customer.phone == "+60123456781"
+
+
+async def test_repositories_belong_to_the_session_of_each_entry(database: Any) -> None:
+    """Repositories are made on first use; a unit of work entered again gets new ones."""
+    _, reader = uow_factories(database)
+    uow = reader()
+    async with uow:
+        first = uow.customers
+        assert first is uow.customers and first.session is uow.session
+    async with uow:
+        assert uow.customers is not first and uow.customers.session is uow.session

@@ -7,6 +7,7 @@ service that raises half-way leaves no partial state.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from types import TracebackType
 from typing import Any
 
@@ -40,22 +41,71 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
-        self.customers = CustomerRepository(self.session)
-        self.staff = StaffRepository(self.session)
-        self.ledger = LedgerRepository(self.session)
-        self.tokens = TokenRepository(self.session)
-        self.audit = AuditRepository(self.session)
-        self.conversations = ConversationRepository(self.session)
-        self.settings = SettingsRepository(self.session)
-        self.offers = OfferRepository(self.session)
-        self.vouchers = VoucherRepository(self.session)
-        self.outbox = OutboxRepository(self.session)
-        self.lots = LotRepository(self.session)
-        self.rewards = RewardRepository(self.session)
-        self.redemptions = RedemptionRepository(self.session)
-        self.surveys = SurveyRepository(self.session)
-        self.suggestions = SuggestionRepository(self.session)
+        for name in _REPOSITORIES:  # entered again: repositories of the new session
+            self.__dict__.pop(name, None)
         return self
+
+    # Repositories are made on first use: most units of work touch one or two of them, and
+    # one is opened for almost every update.
+    @cached_property
+    def customers(self) -> CustomerRepository:
+        return CustomerRepository(self.session)
+
+    @cached_property
+    def staff(self) -> StaffRepository:
+        return StaffRepository(self.session)
+
+    @cached_property
+    def ledger(self) -> LedgerRepository:
+        return LedgerRepository(self.session)
+
+    @cached_property
+    def tokens(self) -> TokenRepository:
+        return TokenRepository(self.session)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self.session)
+
+    @cached_property
+    def conversations(self) -> ConversationRepository:
+        return ConversationRepository(self.session)
+
+    @cached_property
+    def settings(self) -> SettingsRepository:
+        return SettingsRepository(self.session)
+
+    @cached_property
+    def offers(self) -> OfferRepository:
+        return OfferRepository(self.session)
+
+    @cached_property
+    def vouchers(self) -> VoucherRepository:
+        return VoucherRepository(self.session)
+
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        return OutboxRepository(self.session)
+
+    @cached_property
+    def lots(self) -> LotRepository:
+        return LotRepository(self.session)
+
+    @cached_property
+    def rewards(self) -> RewardRepository:
+        return RewardRepository(self.session)
+
+    @cached_property
+    def redemptions(self) -> RedemptionRepository:
+        return RedemptionRepository(self.session)
+
+    @cached_property
+    def surveys(self) -> SurveyRepository:
+        return SurveyRepository(self.session)
+
+    @cached_property
+    def suggestions(self) -> SuggestionRepository:
+        return SuggestionRepository(self.session)
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -74,6 +124,8 @@ class UnitOfWork:
         # explicit rollback it leaves loaded objects readable (detached, not expired).
         await self.session.close()
 
+
+_REPOSITORIES = tuple(name for name, value in vars(UnitOfWork).items() if isinstance(value, cached_property))
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
