@@ -101,6 +101,7 @@ class Prepared:
 
 
 SHARED_READER = "loyaltybot.shared_reader"  # key in `Session.info` of the SQLite read sessions
+_TRANSACTION_DRIVER = "loyaltybot.transaction_driver"  # (the session's transaction, its inline driver)
 
 
 class SharedReader:
@@ -146,11 +147,13 @@ async def _inline_connection(session: AsyncSession) -> tuple[sqlite_inline.Conne
     sync = session.sync_session
     if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
         await session.flush()
+    transaction = sync.get_transaction()
+    known = session.info.get(_TRANSACTION_DRIVER)
+    if known is not None and transaction is not None and known[0] is transaction and transaction.is_active:
+        return known[1]  # the same transaction: its connection is still the one (no greenlet hop)
     connection = await session.connection()
     dialect = connection.dialect
-    if dialect.name != "sqlite":
-        return None
     driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-    if not isinstance(driver, sqlite_inline.Connection):
-        return None
-    return driver, dialect
+    found = (driver, dialect) if dialect.name == "sqlite" and isinstance(driver, sqlite_inline.Connection) else None
+    session.info[_TRANSACTION_DRIVER] = (sync.get_transaction(), found)
+    return found
