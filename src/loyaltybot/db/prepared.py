@@ -77,7 +77,8 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[Dialect, _Compiled] = {}
+        # Per kind of dialect, not per engine: tests make many databases, the compiled form is the same.
+        self._compiled: dict[tuple[type, str], _Compiled] = {}
 
     async def run(self, session: AsyncSession, params: Mapping[str, Any]) -> Sequence[tuple[Any, ...]]:
         """The rows it returns (none for a statement without RETURNING), as tuples."""
@@ -86,9 +87,10 @@ class Prepared:
             result = await session.execute(self.statement, params)
             return [tuple(row) for row in result.all()] if result.returns_rows else []
         driver, dialect = connection
-        compiled = self._compiled.get(dialect)
+        kind = (type(dialect), dialect.paramstyle)
+        compiled = self._compiled.get(kind)
         if compiled is None:
-            compiled = self._compiled[dialect] = _Compiled(self.statement, dialect)
+            compiled = self._compiled[kind] = _Compiled(self.statement, dialect)
         cursor = driver.raw_cursor()
         parameters = compiled.parameters(params)
         try:
