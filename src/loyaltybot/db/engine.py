@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from loyaltybot.db.prepared import SHARED_READER, SharedReader
+from loyaltybot.db.prepared import SHARED_READER, SharedReader, sqlalchemy_error
 from loyaltybot.db.sqlite_inline import inline_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -45,7 +44,6 @@ class Database:
     analytics_engine: AsyncEngine
     analytics_sessions: async_sessionmaker[Any]
     shared_reader: SharedReader | None = None  # SQLite: the read sessions' prepared statements
-
 
     @property
     def is_sqlite(self) -> bool:
@@ -110,8 +108,8 @@ def _sqlite_engine(
             cursor = connection.connection.cursor()
             try:
                 cursor.execute(begin)
-            except sqlite3.Error as error:  # "database is locked" after the busy timeout, as SQLAlchemy raises it
-                raise DBAPIError.instance(begin, (), error, sqlite3.Error, dialect=connection.dialect) from error
+            except sqlite3.Error as error:  # "database is locked" after the busy timeout
+                raise sqlalchemy_error(begin, (), error, connection.dialect) from error
             finally:
                 cursor.close()
 

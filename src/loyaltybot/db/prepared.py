@@ -91,15 +91,28 @@ class Prepared:
         compiled = self._compiled.get(kind)
         if compiled is None:
             compiled = self._compiled[kind] = _Compiled(self.statement, dialect)
-        cursor = driver.raw_cursor()
+        cursor = driver.cursor()
         parameters = compiled.parameters(params)
         try:
-            await driver.run(cursor.execute, compiled.sql, parameters)
-            return compiled.rows(cursor.fetchall()) if cursor.description else []
-        except sqlite3.Error as error:  # as SQLAlchemy raises it: IntegrityError, OperationalError...
-            raise DBAPIError.instance(compiled.sql, parameters, error, sqlite3.Error, dialect=dialect) from error
+            await cursor.execute(compiled.sql, parameters)
+            return compiled.rows(await cursor.fetchall()) if cursor.description else []
+        except sqlite3.Error as error:
+            raise sqlalchemy_error(compiled.sql, parameters, error, dialect) from error
         finally:
-            cursor.close()
+            await cursor.close()
+
+
+def sqlalchemy_error(sql: str, parameters: Any, error: sqlite3.Error, dialect: Dialect) -> DBAPIError:
+    """A `sqlite3` error raised past SQLAlchemy's execution, as SQLAlchemy would raise it
+    (`IntegrityError`, `OperationalError`...), so callers catch one kind of error."""
+    return DBAPIError.instance(sql, parameters, error, sqlite3.Error, dialect=dialect)
+
+
+def _inline_driver(connection: AsyncConnection) -> tuple[sqlite_inline.Connection, Dialect] | None:
+    """The inline SQLite driver connection under `connection`, or None (another driver)."""
+    dialect = connection.dialect
+    driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    return (driver, dialect) if dialect.name == "sqlite" and isinstance(driver, sqlite_inline.Connection) else None
 
 
 SHARED_READER = "loyaltybot.shared_reader"  # key in `Session.info` of the SQLite read sessions
@@ -127,11 +140,11 @@ class SharedReader:
             if self._driver is not None:  # another task opened it meanwhile
                 await connection.close()
                 return self._driver
-            driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-            if not isinstance(driver, sqlite_inline.Connection):
+            found = _inline_driver(connection)
+            if found is None:
                 await connection.close()
                 return None
-            self._connection, self._driver = connection, (driver, connection.dialect)
+            self._connection, self._driver = connection, found
         return self._driver
 
     async def close(self) -> None:
@@ -153,9 +166,6 @@ async def _inline_connection(session: AsyncSession) -> tuple[sqlite_inline.Conne
     known = session.info.get(_TRANSACTION_DRIVER)
     if known is not None and transaction is not None and known[0] is transaction and transaction.is_active:
         return known[1]  # the same transaction: its connection is still the one (no greenlet hop)
-    connection = await session.connection()
-    dialect = connection.dialect
-    driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-    found = (driver, dialect) if dialect.name == "sqlite" and isinstance(driver, sqlite_inline.Connection) else None
+    found = _inline_driver(await session.connection())
     session.info[_TRANSACTION_DRIVER] = (sync.get_transaction(), found)
     return found

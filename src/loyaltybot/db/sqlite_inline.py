@@ -157,15 +157,6 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self, self._conn.cursor())
 
-    def raw_cursor(self) -> sqlite3.Cursor:
-        """A plain `sqlite3` cursor on this connection (for `db.prepared`); run it with `run`."""
-        return self._conn.cursor()
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Call `function` (e.g. a raw cursor's `execute`) as every statement here is: a lock
-        held by another process is waited for without blocking the event loop."""
-        return await self._call(function, *args)
-
     async def commit(self) -> None:
         await self._call(self._conn.commit)
 
