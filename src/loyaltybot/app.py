@@ -29,6 +29,7 @@ from loyaltybot.bot.i18n import build_i18n
 from loyaltybot.bot.session import BotApiSession
 from loyaltybot.bot.storage import ServiceStorage
 from loyaltybot.config import ConfigError, Program, Settings, load_program
+from loyaltybot.db.checkpoint import CHECKPOINT_INTERVAL_S
 from loyaltybot.db.engine import Database, create_database
 from loyaltybot.db.migrate import upgrade_database
 from loyaltybot.db.uow import analytics_factory, uow_factories
@@ -102,7 +103,8 @@ class App:
 async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate: bool = True) -> Core:
     program = load_program(settings.program_file)
     owner_ids = settings.owner_id_set
-    db = create_database(settings.async_database_url)
+    # SQLite: WAL checkpoints in a thread, not inside a commit on the event loop (db/checkpoint.py).
+    db = create_database(settings.async_database_url, checkpoint_interval=CHECKPOINT_INTERVAL_S)
     try:
         if migrate:
             await upgrade_database(db)
@@ -113,6 +115,7 @@ async def build_core(settings: Settings, *, clock: Clock = system_clock, migrate
     except Exception:
         await db.dispose()
         raise
+    db.start()
     staff = StaffService(writer=writer, reader=reader, owner_ids=owner_ids, clock=clock)
     outbox = OutboxService(writer=writer, reader=reader, program=program, clock=clock)
     services = Services(

@@ -23,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from loyaltybot.db.checkpoint import WalCheckpointer
 from loyaltybot.db.prepared import SHARED_READER, SharedReader, sqlalchemy_error
 from loyaltybot.db.sqlite_inline import inline_dbapi
 
@@ -44,12 +45,21 @@ class Database:
     analytics_engine: AsyncEngine
     analytics_sessions: async_sessionmaker[Any]
     shared_reader: SharedReader | None = None  # SQLite: the read sessions' prepared statements
+    # SQLite, when made with a checkpoint interval: WAL checkpoints off the event loop.
+    checkpointer: WalCheckpointer | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.write_engine.dialect.name == "sqlite"
 
+    def start(self) -> None:
+        """Background work of the database, in the running event loop (the checkpoints)."""
+        if self.checkpointer is not None:
+            self.checkpointer.start()
+
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.close()
         if self.shared_reader is not None:
             await self.shared_reader.close()
         await self.write_engine.dispose()
@@ -60,7 +70,13 @@ class Database:
 
 
 def _sqlite_engine(
-    url: str, *, begin: str, pool_size: int, read_only: bool = False, inline: bool = True
+    url: str,
+    *,
+    begin: str,
+    pool_size: int,
+    read_only: bool = False,
+    inline: bool = True,
+    auto_checkpoint: bool = True,
 ) -> AsyncEngine:
     extra: dict[str, Any] = (
         {"module": inline_dbapi(), "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
@@ -91,6 +107,8 @@ def _sqlite_engine(
         # moment; only a power cut can lose the last commits (never corrupt the file). FULL
         # would fsync every commit (~5 ms here) and cap writes near 200/s.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not auto_checkpoint:  # a WalCheckpointer does it in its own thread (db/checkpoint.py)
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         # Read pages through a memory map instead of a read() call each. When another
         # connection commits (our writer, or another process's with WORKERS), a connection
         # drops its page cache and reads the pages again: with two update workers this cut the
@@ -116,17 +134,25 @@ def _sqlite_engine(
     return engine
 
 
-def create_database(url: str, *, echo: bool = False) -> Database:
+def create_database(url: str, *, echo: bool = False, checkpoint_interval: float | None = None) -> Database:
+    """`checkpoint_interval` (SQLite; seconds): checkpoint the WAL in a thread that often,
+    once `Database.start()` is called, instead of inside a commit (db/checkpoint.py)."""
     parsed = make_url(url)
+    checkpointer: WalCheckpointer | None = None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise ValueError("an in-memory SQLite database cannot be shared between connections; use a file")
-        write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
+        if checkpoint_interval is not None:
+            checkpointer = WalCheckpointer(parsed.database, checkpoint_interval)
+        auto = checkpointer is None
+        write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, auto_checkpoint=auto)
         # Reads run in autocommit: each SELECT sees the latest commit, without BEGIN/ROLLBACK
         # round trips; the connections refuse writes (query_only). One of them is kept for
         # the prepared reads of every read session (db/prepared.py, SharedReader).
-        read_engine = _sqlite_engine(url, begin="", pool_size=5, read_only=True)
-        analytics_engine = _sqlite_engine(url, begin="", pool_size=2, read_only=True, inline=False)
+        read_engine = _sqlite_engine(url, begin="", pool_size=5, read_only=True, auto_checkpoint=auto)
+        analytics_engine = _sqlite_engine(
+            url, begin="", pool_size=2, read_only=True, inline=False, auto_checkpoint=auto
+        )
         shared_reader: SharedReader | None = SharedReader(read_engine)
         read_info = {SHARED_READER: shared_reader}
     else:
@@ -142,4 +168,5 @@ def create_database(url: str, *, echo: bool = False) -> Database:
         analytics_engine=analytics_engine,
         analytics_sessions=async_sessionmaker(analytics_engine, expire_on_commit=False),
         shared_reader=shared_reader,
+        checkpointer=checkpointer,
     )

@@ -1,0 +1,104 @@
+"""WAL checkpoints in a thread of their own, off the event loop.
+
+In WAL mode SQLite appends each commit to `<db>-wal`; a checkpoint copies those pages back
+into the database file and syncs it. By default the connection whose commit takes the WAL
+past 1000 pages runs that checkpoint inside its COMMIT. Our statements run inline on the
+event loop (`sqlite_inline`), so that COMMIT stopped the whole process: with the bot
+writing about 8 pages per sale claim, every 120th or so claim took 5-10 ms longer, and
+up to 90 ms when the disk was slow, and every update queued behind it waited as long
+(benchmarks/README.md, "WAL checkpoints").
+
+A `Database` made with a checkpoint interval turns that off on its connections
+(`wal_autocheckpoint=0`) and a `WalCheckpointer` runs `PRAGMA wal_checkpoint(PASSIVE)`
+every interval instead, on its own connection in its own thread: sqlite3 releases the GIL
+while it copies and syncs, so the bot goes on meanwhile. PASSIVE never waits for readers or
+writers, and several processes (the bot and its update workers) may each run one: when
+one is checkpointing, the others' attempts return at once. The last connection to close
+checkpoints the rest, as SQLite always does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+class CheckpointResult(NamedTuple):
+    busy: bool  # another connection was checkpointing
+    wal_pages: int  # pages in the WAL
+    copied_pages: int  # of those, copied into the database file so far
+
+
+class WalCheckpointer:
+    """Runs PASSIVE checkpoints of one SQLite file every `interval` seconds."""
+
+    def __init__(self, path: str, interval: float = CHECKPOINT_INTERVAL_S) -> None:
+        self.path = path
+        self.interval = interval
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
+        self._connection: sqlite3.Connection | None = None  # used only in the executor's thread
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.last: CheckpointResult | None = None  # of the periodic checkpoints
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Begin the periodic checkpoints (in the running event loop); once."""
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name="wal-checkpoint")
+
+    async def checkpoint(self) -> CheckpointResult:
+        """One PASSIVE checkpoint now, in the checkpoint thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint)
+
+    async def close(self) -> None:
+        """Stop the checkpoints; waits for one in progress, then closes the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        # The executor runs one job at a time: this waits for a checkpoint still copying.
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
+        self._executor.shutdown(wait=False)
+
+    async def _run(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.last = await self.checkpoint()
+            except sqlite3.Error as error:
+                # The bot keeps working without checkpoints, the WAL only grows meanwhile.
+                if not failing:
+                    log.warning("WAL checkpoint failed (%s); retrying every %.1f s", error, self.interval)
+                failing = True
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
+            else:
+                if failing:
+                    log.info("WAL checkpoints work again")
+                failing = False
+
+    def _checkpoint(self) -> CheckpointResult:
+        if self._connection is None:
+            self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        busy, wal_pages, copied = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return CheckpointResult(bool(busy), wal_pages, copied)
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()
