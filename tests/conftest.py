@@ -6,7 +6,13 @@ PostgreSQL as well; each test gets a fresh database there (the user needs CREATE
 
 from __future__ import annotations
 
-import os
+# Before anything imports aiogram: the tests use the same deferred-model import as
+# `loyaltybot run` and its workers (see loyaltybot/startup.py).
+from loyaltybot import startup
+
+AIOGRAM_IMPORT_DEFERRED = startup.install()
+
+import os  # noqa: E402
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator

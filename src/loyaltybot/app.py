@@ -20,6 +20,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from aiohttp import web
 
@@ -190,6 +191,9 @@ async def build_app(settings: Settings, *, clock: Clock = system_clock, migrate:
             storage=_build_storage(settings, core.services),
             bot_username=me.username,
         )
+        # aiogram's models are built when first used (loyaltybot/startup.py): build the one
+        # every update needs now, with the rest of start-up, not while the first customer waits.
+        Update.model_validate({"update_id": 0})
     except BaseException:
         await bot.session.close()
         await core.close()
