@@ -30,6 +30,7 @@ import asyncio
 import gc
 import logging
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -109,6 +110,13 @@ async def start_bot_process(settings: Settings, emu: BotApiEmulator, workers: in
 async def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     tmp = Path(tempfile.mkdtemp(prefix="loyaltybot-bench-"))
+    try:
+        return await run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the SQLite database of the run
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> int:
     database_url = args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
     emu = BotApiEmulator(bot_token=BOT_TOKEN, bot_username=BOT_USERNAME)
     await emu.start()
