@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from loyaltybot.db.checkpoint import WalCheckpointer
+from loyaltybot.db.checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from loyaltybot.db.prepared import SHARED_READER, SharedReader, sqlalchemy_error
 from loyaltybot.db.sqlite_inline import inline_dbapi
 
@@ -76,7 +76,7 @@ def _sqlite_engine(
     pool_size: int,
     read_only: bool = False,
     inline: bool = True,
-    auto_checkpoint: bool = True,
+    default_checkpoint: bool = True,
 ) -> AsyncEngine:
     extra: dict[str, Any] = (
         {"module": inline_dbapi(), "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
@@ -107,8 +107,8 @@ def _sqlite_engine(
         # moment; only a power cut can lose the last commits (never corrupt the file). FULL
         # would fsync every commit (~5 ms here) and cap writes near 200/s.
         cursor.execute("PRAGMA synchronous=NORMAL")
-        if not auto_checkpoint:  # a WalCheckpointer does it in its own thread (db/checkpoint.py)
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        if not default_checkpoint:  # a WalCheckpointer copies in its own thread (db/checkpoint.py)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         # Read pages through a memory map instead of a read() call each. When another
         # connection commits (our writer, or another process's with WORKERS), a connection
         # drops its page cache and reads the pages again: with two update workers this cut the
@@ -145,13 +145,13 @@ def create_database(url: str, *, echo: bool = False, checkpoint_interval: float 
         if checkpoint_interval is not None:
             checkpointer = WalCheckpointer(parsed.database, checkpoint_interval)
         auto = checkpointer is None
-        write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, auto_checkpoint=auto)
+        write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, default_checkpoint=auto)
         # Reads run in autocommit: each SELECT sees the latest commit, without BEGIN/ROLLBACK
         # round trips; the connections refuse writes (query_only). One of them is kept for
         # the prepared reads of every read session (db/prepared.py, SharedReader).
-        read_engine = _sqlite_engine(url, begin="", pool_size=5, read_only=True, auto_checkpoint=auto)
+        read_engine = _sqlite_engine(url, begin="", pool_size=5, read_only=True, default_checkpoint=auto)
         analytics_engine = _sqlite_engine(
-            url, begin="", pool_size=2, read_only=True, inline=False, auto_checkpoint=auto
+            url, begin="", pool_size=2, read_only=True, inline=False, default_checkpoint=auto
         )
         shared_reader: SharedReader | None = SharedReader(read_engine)
         read_info = {SHARED_READER: shared_reader}
