@@ -20,8 +20,9 @@ checkpoints never end at a moment no transaction is under way, so they alone let
 grow without end (to 560 MB in a 20 s benchmark). So the connections keep SQLite's own
 checkpoint in the commit, only later: at `AUTOCHECKPOINT_PAGES` (16 MB) instead of 1000
 pages. By then the thread has copied nearly everything, and that checkpoint, which still
-stops its process, only copies the last pages and syncs, a few times a minute at most, after
-which the WAL starts over. The last connection to close checkpoints the rest, as always.
+stops its process, only copies the last pages and syncs (once per 4,096 pages written: about
+every 2 s at 300 sale claims a second, against every 0.4 s before), after which the WAL
+starts over. The last connection to close checkpoints the rest, as always.
 """
 
 from __future__ import annotations
