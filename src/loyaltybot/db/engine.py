@@ -22,11 +22,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.util import await_only
 
 from loyaltybot.db.checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
 from loyaltybot.db.prepared import SHARED_READER, SharedReader, sqlalchemy_error
-from loyaltybot.db.sqlite_inline import Connection as InlineConnection
 from loyaltybot.db.sqlite_inline import inline_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -81,11 +79,7 @@ def _sqlite_engine(
     default_checkpoint: bool = True,
 ) -> AsyncEngine:
     extra: dict[str, Any] = (
-        {
-            "module": inline_dbapi(),
-            # The writer takes turns with the other processes' writers (db/write_turns.py).
-            "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "write_turns": bool(begin)},
-        }
+        {"module": inline_dbapi(), "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
         if inline
         else {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     )
@@ -128,19 +122,14 @@ def _sqlite_engine(
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
-            # On the driver: SQLAlchemy's execution around one BEGIN cost more than it.
-            driver = connection.connection.driver_connection
+            # On the driver's cursor: SQLAlchemy's execution around one BEGIN cost more than it.
+            cursor = connection.connection.cursor()
             try:
-                if isinstance(driver, InlineConnection):  # takes its turn among the writers first
-                    await_only(driver.begin(begin))
-                else:
-                    cursor = connection.connection.cursor()
-                    try:
-                        cursor.execute(begin)
-                    finally:
-                        cursor.close()
+                cursor.execute(begin)
             except sqlite3.Error as error:  # "database is locked" after the busy timeout
                 raise sqlalchemy_error(begin, (), error, connection.dialect) from error
+            finally:
+                cursor.close()
 
     return engine
 

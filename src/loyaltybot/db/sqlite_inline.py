@@ -16,9 +16,7 @@ mode only a writer waits, for another process's write transaction (our own proce
 serialises its writes on one connection). SQLite's busy handler would sleep inside the
 call and freeze the event loop, so these connections have no busy timeout; a statement
 that fails with SQLITE_BUSY (it then did nothing) is retried after an `asyncio.sleep`,
-until `busy_timeout` seconds have passed. A connection opened with `write_turns=True` (the
-write engine's) first takes its process's turn among the writers of the file
-(`write_turns.py`), so it seldom meets the lock taken at all.
+until `busy_timeout` seconds have passed.
 
 Long analytics reads (the owner's dashboard over millions of ledger rows, exports) would
 hold the loop for their whole run, so those keep using aiosqlite's thread (see
@@ -35,8 +33,6 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
-
-from loyaltybot.db import write_turns
 
 T = TypeVar("T")
 
@@ -129,12 +125,9 @@ class Connection:
 
     _tx = _Inline()
 
-    def __init__(
-        self, connection: sqlite3.Connection, busy_timeout: float, turns: write_turns.WriteTurns | None = None
-    ) -> None:
+    def __init__(self, connection: sqlite3.Connection, busy_timeout: float) -> None:
         self._connection: sqlite3.Connection | None = connection
         self._busy_timeout = busy_timeout
-        self.turns = turns
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -164,34 +157,11 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self, self._conn.cursor())
 
-    async def begin(self, sql: str) -> None:
-        """Begin a write transaction (`sql`: "BEGIN IMMEDIATE"), after this connection's turn
-        among the writers of the file, if it takes turns; COMMIT or ROLLBACK ends the turn."""
-        turns = self.turns
-        if turns is not None:
-            try:
-                await turns.take(self._busy_timeout)
-            except TimeoutError:
-                raise sqlite3.OperationalError("database is locked") from None
-        try:
-            await self._call(self._conn.execute, sql)
-        except BaseException:
-            self._end_turn()
-            raise
-
-    def _end_turn(self) -> None:
-        if self.turns is not None and self.turns.held:
-            self.turns.release()
-
     async def commit(self) -> None:
         await self._call(self._conn.commit)
-        self._end_turn()
 
     async def rollback(self) -> None:
-        try:
-            self._conn.rollback()
-        finally:
-            self._end_turn()
+        self._conn.rollback()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
@@ -201,46 +171,38 @@ class Connection:
         return self._conn.isolation_level
 
     async def close(self) -> None:
-        self.stop()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def stop(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-        if self.turns is not None:
-            self.turns.close()  # after the close: the transaction, if any, has ended
 
 
 class _Opening:
     """What `connect` returns: awaitable, like aiosqlite's; `_thread` because SQLAlchemy
     marks aiosqlite's worker thread as a daemon (there is none here)."""
 
-    __slots__ = ("_thread", "_database", "_busy_timeout", "_write_turns", "_kwargs")
+    __slots__ = ("_thread", "_database", "_busy_timeout", "_kwargs")
 
-    def __init__(self, database: str, busy_timeout: float, write_turns: bool, kwargs: dict[str, Any]) -> None:
+    def __init__(self, database: str, busy_timeout: float, kwargs: dict[str, Any]) -> None:
         self._thread = SimpleNamespace(daemon=True)
         self._database = database
         self._busy_timeout = busy_timeout
-        self._write_turns = write_turns
         self._kwargs = kwargs
 
     def __await__(self) -> Generator[Any, None, Connection]:
         # No busy handler (see the module's docstring); autocommit unless we BEGIN ourselves.
         kwargs = {**self._kwargs, "timeout": 0, "isolation_level": None, "check_same_thread": False}
-        connection = sqlite3.connect(self._database, **kwargs)
-        try:
-            turns = write_turns.WriteTurns(self._database) if self._write_turns and write_turns.available() else None
-        except BaseException:
-            connection.close()
-            raise
-        return Connection(connection, self._busy_timeout, turns)
+        return Connection(sqlite3.connect(self._database, **kwargs), self._busy_timeout)
         yield  # a generator, so `await` works
 
 
-def connect(database: str, *, busy_timeout: float = 30.0, write_turns: bool = False, **kwargs: Any) -> _Opening:
-    """Like `aiosqlite.connect`: an awaitable of the connection. `write_turns`: a writer's
-    connection, which takes turns with the other processes' writers (`Connection.begin`)."""
-    return _Opening(database, busy_timeout, write_turns, kwargs)
+def connect(database: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> _Opening:
+    """Like `aiosqlite.connect`: an awaitable of the connection."""
+    return _Opening(database, busy_timeout, kwargs)
 
 
 def inline_dbapi() -> AsyncAdapt_aiosqlite_dbapi:
