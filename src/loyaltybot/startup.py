@@ -141,11 +141,11 @@ def _is_model(value: object) -> bool:
 def defer_types(names: Iterable[str], namespace: dict[str, Any]) -> None:
     """Called by the patched `aiogram.types` where it rebuilt every model."""
     _namespace.clear()
-    _namespace.update(namespace)
+    _namespace.update(namespace)  # one dict for the types and the methods
     for name in names:
-        entity = namespace.get(name)
+        entity = _namespace.get(name)
         if _is_model(entity):
-            entity.__pydantic_parent_namespace__ = namespace
+            entity.__pydantic_parent_namespace__ = _namespace
 
 
 def defer_methods(names: Iterable[str], module_globals: Mapping[str, Any]) -> None:
