@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from loyaltybot.db.models import Customer, LedgerEntry, Token, Voucher
+from loyaltybot.db.models import LedgerEntry, Token, Voucher
+from loyaltybot.db.repositories import CardHolder
 from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.lots import add_months
@@ -167,7 +168,7 @@ class CounterService(ShopService):
         now = self._clock()
         try:
             async with self._writer() as uow:
-                customer = await uow.customers.by_telegram_id_for_update(customer_telegram_id)
+                customer = await uow.customers.holder_by_telegram_id(customer_telegram_id)
                 claimed = None
                 if customer is not None:
                     claimed = await uow.tokens.claim(token_id, kind=SALE, used_by=customer_telegram_id, now=now)
@@ -233,7 +234,7 @@ class CounterService(ShopService):
         try:
             async with self._writer() as uow:
                 await require_staff(uow, self._owner_ids, actor)
-                customer = await uow.customers.by_member_key_for_update(member_key)
+                customer = await uow.customers.holder_by_member_key(member_key)
                 if customer is None or customer.status == "deleted" or customer.telegram_id is None:
                     raise CodeNotValid()
                 if customer.telegram_id == actor:
@@ -267,14 +268,14 @@ class CounterService(ShopService):
             raise AlreadyRecorded() from None
 
     # ------------------------------------------------------------------ the credit itself
-    def _points_for(self, customer: Customer, spend_sen: int) -> int:
+    def _points_for(self, customer: CardHolder, spend_sen: int) -> int:
         """Purchase points with the customer's tier multiplier (the tier they hold before it)."""
-        return self.points_rule.points_for(spend_sen, tier_multiplier(self._program, customer))
+        return self.points_rule.points_for(spend_sen, tier_multiplier(self._program, customer.tier))
 
     async def _credit(
         self,
         uow: UnitOfWork,
-        customer: Customer,
+        customer: CardHolder,
         *,
         points: int,
         spend_sen: int | None,
@@ -324,7 +325,7 @@ class CounterService(ShopService):
             )
         )
         await open_lot(uow, program, entry)
-        tier_up = await raise_tier(uow, program, customer, now) if spend_sen else None
+        tier_up = await raise_tier(uow, program, customer.id, customer.tier, now) if spend_sen else None
         reward = program.stamps.reward
         vouchers = []
         for number in range(completed):

@@ -128,21 +128,23 @@ class TierUp:
     perks: LocalizedText
 
 
-def tier_multiplier(program: Program, customer: Customer) -> Decimal:
-    return program.tiers.level(customer.tier).multiplier
+def tier_multiplier(program: Program, tier: str | None) -> Decimal:
+    """The points multiplier of a stored tier code (None: the first tier)."""
+    return program.tiers.level(tier).multiplier
 
 
-async def raise_tier(uow: UnitOfWork, program: Program, customer: Customer, now: datetime) -> TierUp | None:
-    """After a purchase: move the customer up if their rolling spend crossed a threshold.
+async def raise_tier(
+    uow: UnitOfWork, program: Program, customer_id: int, tier: str | None, now: datetime
+) -> TierUp | None:
+    """After a purchase: move the customer up from their stored `tier` if their rolling
+    spend crossed a threshold (call with the customer's row locked).
 
     Returns the tier reached on an upgrade, else None. Downgrades wait for the daily review.
     """
     tiers = program.tiers
-    spend = await uow.ledger.spend_since(customer.id, rolling_window_start(now, tiers.window_months))
+    spend = await uow.ledger.spend_since(customer_id, rolling_window_start(now, tiers.window_months))
     reached = tiers.ladder.tier_for(spend).code
-    if tiers.rank(reached) > tiers.rank(customer.tier):
-        customer.tier = reached
-        await uow.session.flush()
+    if tiers.rank(reached) > tiers.rank(tier) and await uow.customers.set_tier(customer_id, reached, expected=tier):
         level = tiers.level(reached)
         return TierUp(code=reached, name=level.name, perks=level.perks)
     return None
