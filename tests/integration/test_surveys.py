@@ -302,3 +302,28 @@ async def test_suggestions_adopted_once_with_bonus(kit: Any) -> None:
     assert [e.idempotency_key for e in await kit.ledger("bonus")] == [f"suggestion:{first}"]
     entries = await kit.suggestions.newest(OWNER)
     assert entries[-1].text == "Oat milk please" and entries[-1].adopted
+
+
+async def test_survey_and_suggestion_points_can_be_spent_and_expire_like_any_points(kit: Any, clock: Clock) -> None:
+    """Every positive ledger entry opens a points lot: survey rewards and suggestion bonuses
+    are redeemed (FIFO from the lots) and expire like purchase points."""
+    from loyaltybot.db.models import PointLot
+    from loyaltybot.services.rewards import RewardService
+
+    survey = await kit.surveys.create(OWNER, kit.surveys.parse(DEFINITION))
+    await kit.customer(2001)
+    await complete(kit, 2001, survey)
+    await kit.suggestions.adopt(OWNER, await kit.suggestions.submit(2001, "Oat milk please"))
+    assert await kit.balance(2001) == 27
+    async with kit.db.read_sessions() as session:
+        lots = (await session.execute(select(PointLot).order_by(PointLot.id))).scalars().all()
+    assert [(lot.points, lot.remaining) for lot in lots] == [(7, 7), (20, 20)]
+    assert all(lot.expires_at is not None and lot.expires_at > clock.now for lot in lots)
+
+    writer, reader = uow_factories(kit.db)
+    rewards = RewardService(
+        writer=writer, reader=reader, program=Program(), secret_key=b"k" * 32, owner_ids=frozenset({OWNER}), clock=clock
+    )
+    reward = await rewards.create(OWNER, {"name_en": "Cake", "name_ms": "Kek", "cost": 27})
+    reserved = await rewards.redeem(2001, reward.id)
+    assert (reserved.points, reserved.balance) == (27, 0)

@@ -49,6 +49,40 @@ async def open_lot(uow: UnitOfWork, program: Program, entry: LedgerEntry) -> Poi
     )
 
 
+async def award_points(
+    uow: UnitOfWork,
+    program: Program,
+    customer_id: int,
+    points: int,
+    *,
+    kind: str,
+    key: str,
+    now: datetime,
+    note: str | None = None,
+    staff_id: int | None = None,
+) -> int:
+    """Credit points that come with no purchase (a survey reward, a bonus): the cached balance,
+    one ledger entry under the unique `key` and its lot, so they are spent and expire like any
+    points. Returns the new balance."""
+    balance = await uow.customers.apply_points(customer_id, points)
+    assert balance is not None
+    entry = await uow.ledger.add(
+        LedgerEntry(
+            customer_id=customer_id,
+            delta=points,
+            kind=kind,
+            idempotency_key=key,
+            staff_telegram_id=staff_id,
+            balance_after=balance,
+            note=note,
+            created_at=now,
+            expires_at=lot_expiry(program, now),
+        )
+    )
+    await open_lot(uow, program, entry)
+    return balance
+
+
 def _domain(rows: Sequence[PointLot]) -> list[fifo.Lot]:
     return [fifo.Lot(id=row.id, remaining=row.remaining, expires_at=row.expires_at or NEVER) for row in rows]
 

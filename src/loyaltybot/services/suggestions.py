@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from loyaltybot.config import Program
-from loyaltybot.db.models import LedgerEntry, Suggestion
+from loyaltybot.db.models import Suggestion
 from loyaltybot.db.uow import UnitOfWorkFactory
-from loyaltybot.domain.lots import add_months
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.errors import NotRegistered
+from loyaltybot.services.pointsbook import award_points
 from loyaltybot.services.feedback_errors import (
     SuggestionAlreadyAdopted,
     SuggestionInvalid,
@@ -88,23 +88,16 @@ class SuggestionService:
             assert customer is not None
             balance = customer.balance
             if points > 0 and customer.status != "deleted":
-                new_balance = await uow.customers.apply_points(customer.id, points)
-                assert new_balance is not None
-                balance = new_balance
-                await uow.ledger.add(
-                    LedgerEntry(
-                        customer_id=customer.id,
-                        delta=points,
-                        kind="bonus",
-                        idempotency_key=f"suggestion:{suggestion_id}",
-                        staff_telegram_id=actor,
-                        balance_after=balance,
-                        note=f"suggestion {suggestion_id} adopted",
-                        created_at=now,
-                        expires_at=add_months(now, self._program.points.expiry_months)
-                        if self._program.points.expiry_months
-                        else None,
-                    )
+                balance = await award_points(
+                    uow,
+                    self._program,
+                    customer.id,
+                    points,
+                    kind="bonus",
+                    key=f"suggestion:{suggestion_id}",
+                    note=f"suggestion {suggestion_id} adopted",
+                    staff_id=actor,
+                    now=now,
                 )
             else:
                 points = 0

@@ -14,10 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from loyaltybot.config import Program
 from loyaltybot.db.feedback import invitee_conditions, invitees_query
-from loyaltybot.db.models import Campaign, Customer, LedgerEntry, Survey, SurveyAnswer, SurveyQuestion
+from loyaltybot.db.models import Campaign, Customer, Survey, SurveyAnswer, SurveyQuestion
 from loyaltybot.db.uow import UnitOfWork, UnitOfWorkFactory
 from loyaltybot.domain import metrics
-from loyaltybot.domain.lots import add_months
 from loyaltybot.domain.surveys import (
     Bilingual,
     SurveyDraft,
@@ -29,6 +28,7 @@ from loyaltybot.domain.surveys import (
 )
 from loyaltybot.services.clock import Clock
 from loyaltybot.services.errors import NotRegistered
+from loyaltybot.services.pointsbook import award_points
 from loyaltybot.services.feedback_errors import (
     QuestionAlreadyAnswered,
     QuestionNotOptional,
@@ -538,22 +538,15 @@ class SurveyService:
             balance = customer.balance
             points = survey.reward_points
             if points > 0:
-                new_balance = await uow.customers.apply_points(customer.id, points)
-                assert new_balance is not None
-                balance = new_balance
-                await uow.ledger.add(
-                    LedgerEntry(
-                        customer_id=customer.id,
-                        delta=points,
-                        kind="survey",
-                        idempotency_key=f"survey:{survey.id}:{customer.id}:{period}",
-                        balance_after=balance,
-                        note=f"survey {survey.id}",
-                        created_at=now,
-                        expires_at=add_months(now, self._program.points.expiry_months)
-                        if self._program.points.expiry_months
-                        else None,
-                    )
+                balance = await award_points(
+                    uow,
+                    self._program,
+                    customer.id,
+                    points,
+                    kind="survey",
+                    key=f"survey:{survey.id}:{customer.id}:{period}",
+                    note=f"survey {survey.id}",
+                    now=now,
                 )
             await uow.commit()
             return Completion(survey.id, _title(survey, language), points, balance)
