@@ -181,3 +181,36 @@ async def test_repositories_belong_to_the_session_of_each_entry(database: Any) -
         assert first is uow.customers and first.session is uow.session
     async with uow:
         assert uow.customers is not first and uow.customers.session is uow.session
+
+
+async def test_no_connection_is_held_after_a_block_and_objects_are_detached(database: Any) -> None:
+    """However a block ends (prepared reads only, ORM reads, commit, error), its connections are
+    back in the pool, and the objects it loaded or added are detached from its session."""
+    from sqlalchemy import inspect
+
+    writer, reader = uow_factories(database)
+
+    def checked_out() -> int:
+        """Connections out of the pools, but the one SQLite's read sessions share for good."""
+        engines = {id(e): e for e in (database.write_engine, database.read_engine)}.values()
+        shared = 1 if database.shared_reader is not None and database.shared_reader._connection is not None else 0
+        return sum(engine.sync_engine.pool.checkedout() for engine in engines) - shared
+
+    async with writer() as uow:
+        added = await uow.customers.add(_customer())
+        await uow.commit()
+    assert checked_out() == 0 and inspect(added).detached
+    async with reader() as uow:
+        assert await uow.staff.identity_of(501) == ("en", None)  # prepared statement only
+    assert checked_out() == 0
+    async with reader() as uow:
+        loaded = await uow.customers.by_telegram_id(501)
+    assert loaded is not None and inspect(loaded).detached and checked_out() == 0
+    with pytest.raises(Boom):
+        async with writer() as uow:
+            assert await uow.customers.holder_by_telegram_id(501) is not None  # begins the write transaction
+            raise Boom()
+    assert checked_out() == 0
+    async with writer() as uow:  # the write connection is free again: a new transaction works
+        await uow.audit.record(actor=1, action="after", now=NOW)
+        await uow.commit()

@@ -122,7 +122,11 @@ class UnitOfWork:
     ) -> None:
         # Closing ends the transaction: anything not committed is rolled back. Unlike an
         # explicit rollback it leaves loaded objects readable (detached, not expired).
-        await self.session.close()
+        # A session that holds no transaction and no object (a read served by prepared
+        # statements on the shared reader: most updates) has nothing to close.
+        sync = self.session.sync_session
+        if sync.in_transaction() or sync.identity_map or sync.new:
+            await self.session.close()
 
 
 _REPOSITORIES = tuple(name for name, value in vars(UnitOfWork).items() if isinstance(value, cached_property))
