@@ -285,6 +285,10 @@ class LedgerRepository(_Repository):
         """Append an entry (the ledger is append-only); a duplicate idempotency key raises IntegrityError."""
         return await self._insert(entry)
 
+    async def append(self, **values: Any) -> int:
+        """`add` from column values, without an ORM object: the new entry's id."""
+        return await self._append(LedgerEntry.__table__, values)
+
     async def page_for_customer(self, customer_id: int, *, offset: int, limit: int) -> Sequence[LedgerEntry]:
         return (
             (
@@ -388,8 +392,9 @@ class LedgerRepository(_Repository):
 class LotRepository(_Repository):
     """FIFO point lots. Rows are loaded and changed under the customer's row lock."""
 
-    async def add(self, lot: PointLot) -> PointLot:
-        return await self._insert(lot)
+    async def append(self, **values: Any) -> int:
+        """A new lot from column values (no ORM object): its id."""
+        return await self._append(PointLot.__table__, values)
 
     async def spendable_for_customer(self, customer_id: int, now: datetime, *, offset: int, limit: int) -> Sequence[PointLot]:
         """Unexpired lots holding points, soonest expiry first (never-expiring last), earn order on ties."""

@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from loyaltybot.db.models import LedgerEntry, Token, Voucher
+from loyaltybot.db.models import Token, Voucher
 from loyaltybot.db.repositories import CardHolder
 from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
-from loyaltybot.domain.lots import add_months
 from loyaltybot.domain.money import parse_amount
 from loyaltybot.domain.points import PointsRule
 from loyaltybot.domain.stamps import StampPolicy, StampReason, add_stamps, decide_stamp, local_day_bounds
@@ -27,7 +26,7 @@ from loyaltybot.services.access import require_staff
 from loyaltybot.services.base import ShopService
 from loyaltybot.services.customers import mask_phone
 from loyaltybot.services.errors import NotRegistered
-from loyaltybot.services.pointsbook import TierUp, open_lot, raise_tier, tier_multiplier
+from loyaltybot.services.pointsbook import TierUp, raise_tier, record_credit, tier_multiplier
 from loyaltybot.services.scans import CodeNotValid
 
 SALE = "sale"
@@ -309,22 +308,19 @@ class CounterService(ShopService):
         balance = await uow.customers.credit(customer.id, points=points, stamps=result.new_count, visited_at=now)
         if balance is None:
             raise CodeNotValid()
-        expiry_months = program.points.expiry_months
-        entry = await uow.ledger.add(
-            LedgerEntry(
-                customer_id=customer.id,
-                delta=points,
-                kind=kind,
-                idempotency_key=key,
-                spend_sen=spend_sen,
-                stamps_delta=stamps_added,
-                staff_telegram_id=staff_id,
-                balance_after=balance,
-                created_at=now,
-                expires_at=add_months(now, expiry_months) if expiry_months and points > 0 else None,
-            )
+        await record_credit(
+            uow,
+            program,
+            customer.id,
+            points,
+            balance=balance,
+            kind=kind,
+            key=key,
+            now=now,
+            spend_sen=spend_sen,
+            stamps=stamps_added,
+            staff_id=staff_id,
         )
-        await open_lot(uow, program, entry)
         tier_up = await raise_tier(uow, program, customer.id, customer.tier, now) if spend_sen else None
         reward = program.stamps.reward
         vouchers = []

@@ -33,20 +33,48 @@ def lot_expiry(program: Program, earned_at: datetime) -> datetime | None:
     return add_months(earned_at, months) if months else None
 
 
-async def open_lot(uow: UnitOfWork, program: Program, entry: LedgerEntry) -> PointLot | None:
-    """The lot of a positive ledger entry (call after the entry is flushed)."""
-    if entry.delta <= 0:
-        return None
-    return await uow.lots.add(
-        PointLot(
-            customer_id=entry.customer_id,
-            ledger_id=entry.id,
-            points=entry.delta,
-            remaining=entry.delta,
-            earned_at=entry.created_at,
-            expires_at=entry.expires_at if entry.expires_at is not None else lot_expiry(program, entry.created_at),
-        )
+async def record_credit(
+    uow: UnitOfWork,
+    program: Program,
+    customer_id: int,
+    points: int,
+    *,
+    balance: int,
+    kind: str,
+    key: str,
+    now: datetime,
+    spend_sen: int | None = None,
+    stamps: int = 0,
+    staff_id: int | None = None,
+    note: str | None = None,
+) -> int:
+    """Append the ledger entry of a credit the balance already holds (`balance` after it),
+    under the unique `key`; points > 0 also open their lot, expiring per the program. Plain
+    INSERTs, no ORM object: this is inside every sale claim. Returns the entry's id."""
+    expires_at = lot_expiry(program, now) if points > 0 else None
+    entry_id = await uow.ledger.append(
+        customer_id=customer_id,
+        delta=points,
+        kind=kind,
+        idempotency_key=key,
+        spend_sen=spend_sen,
+        stamps_delta=stamps,
+        staff_telegram_id=staff_id,
+        balance_after=balance,
+        note=note,
+        created_at=now,
+        expires_at=expires_at,
     )
+    if points > 0:
+        await uow.lots.append(
+            customer_id=customer_id,
+            ledger_id=entry_id,
+            points=points,
+            remaining=points,
+            earned_at=now,
+            expires_at=expires_at,
+        )
+    return entry_id
 
 
 async def award_points(
@@ -66,20 +94,9 @@ async def award_points(
     points. Returns the new balance."""
     balance = await uow.customers.apply_points(customer_id, points)
     assert balance is not None
-    entry = await uow.ledger.add(
-        LedgerEntry(
-            customer_id=customer_id,
-            delta=points,
-            kind=kind,
-            idempotency_key=key,
-            staff_telegram_id=staff_id,
-            balance_after=balance,
-            note=note,
-            created_at=now,
-            expires_at=lot_expiry(program, now),
-        )
+    await record_credit(
+        uow, program, customer_id, points, balance=balance, kind=kind, key=key, now=now, staff_id=staff_id, note=note
     )
-    await open_lot(uow, program, entry)
     return balance
 
 
