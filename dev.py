@@ -48,11 +48,22 @@ def ensure_environment() -> None:
             check=True,
         )
         STAMP.write_text(fingerprint)
-    subprocess.run(
-        [str(PYTHON), "-c", "from pathlib import Path; from loyaltybot.locales import ensure_compiled; "
-         f"ensure_compiled(Path({str(ROOT / 'locales')!r}))"],
-        check=True,
-    )
+    if _translations_stale():  # compiled with Babel, inside .venv (the bot would also do it at start)
+        subprocess.run(
+            [str(PYTHON), "-c", "from pathlib import Path; from loyaltybot.locales import ensure_compiled; "
+             f"ensure_compiled(Path({str(ROOT / 'locales')!r}))"],
+            check=True,
+        )
+
+
+def _translations_stale() -> bool:
+    """A `.po` whose `.mo` is missing or older (the rule of `loyaltybot.locales.ensure_compiled`),
+    checked here so an up-to-date start does not pay for another interpreter."""
+    for po in (ROOT / "locales").glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            return True
+    return False
 
 
 def update_catalogues() -> int:

@@ -9,6 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from loyaltybot.config import PROJECT_ROOT
+from loyaltybot.locales import ensure_compiled
 
 LOCALES = PROJECT_ROOT / "locales"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "__": None, "lazy_gettext": None}
@@ -70,3 +71,27 @@ def test_compiled_catalogues_are_built_not_committed() -> None:
         ["git", "ls-files", "*.mo"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
     ).stdout.split()
     assert tracked == []
+
+
+def test_dev_py_compiles_only_what_ensure_compiled_would(tmp_path: Path) -> None:
+    """`python3 dev.py run|test` skips the compile step (another interpreter) when no `.mo`
+    is missing or older than its `.po`: exactly the files `ensure_compiled` would rebuild."""
+    import os
+    import runpy
+    import shutil
+
+    shutil.copy(PROJECT_ROOT / "dev.py", tmp_path / "dev.py")
+    for language in ("en", "ms"):
+        folder = tmp_path / "locales" / language / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        shutil.copy(PROJECT_ROOT / "locales" / language / "LC_MESSAGES" / "messages.po", folder / "messages.po")
+    stale = runpy.run_path(str(tmp_path / "dev.py"), run_name="dev")["_translations_stale"]
+    assert stale()  # nothing compiled yet
+    assert len(ensure_compiled(tmp_path / "locales")) == 2
+    assert not stale()
+    po = tmp_path / "locales" / "ms" / "LC_MESSAGES" / "messages.po"
+    earlier = po.stat().st_mtime - 10
+    os.utime(po.with_suffix(".mo"), (earlier, earlier))  # the .po was edited after it was compiled
+    assert stale()
+    assert ensure_compiled(tmp_path / "locales") == [po.with_suffix(".mo")]
+    assert not stale()
