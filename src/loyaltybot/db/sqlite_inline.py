@@ -171,9 +171,7 @@ class Connection:
         return self._conn.isolation_level
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self.stop()
 
     def stop(self) -> None:
         if self._connection is not None:
