@@ -34,6 +34,39 @@ class HttpError(Exception):
     """The connection broke, or the server's answer was not valid HTTP/1.1."""
 
 
+def dechunk(buffer: bytes | bytearray, position: int = 0) -> tuple[bytes, int] | None:
+    """A whole chunked body starting at `position`: the body and where it ends in `buffer`,
+    or None until all of it has arrived. Raises HttpError if it is not valid chunked coding."""
+    body = bytearray()
+    while True:
+        end = buffer.find(b"\r\n", position)
+        if end < 0:
+            return None
+        size_text = bytes(buffer[position:end]).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise HttpError("malformed chunk size") from None
+        if size < 0:
+            raise HttpError("malformed chunk size")
+        position = end + 2
+        if size == 0:
+            # Trailers (usually none), then an empty line.
+            while True:
+                end = buffer.find(b"\r\n", position)
+                if end < 0:
+                    return None
+                if end == position:
+                    return bytes(body), end + 2
+                position = end + 2
+        if len(buffer) < position + size + 2:
+            return None
+        if buffer[position + size : position + size + 2] != b"\r\n":
+            raise HttpError("malformed chunk")
+        body += buffer[position : position + size]
+        position += size + 2
+
+
 class _Connection(asyncio.Protocol):
     """One connection, one request at a time (no pipelining)."""
 
@@ -121,11 +154,12 @@ class _Connection(asyncio.Protocol):
             self._head = head
         status, keep_alive, length, chunked = self._head
         if chunked:
-            body = self._dechunk()
-            if body is None:
+            dechunked = dechunk(buffer)
+            if dechunked is None:
                 if eof:
                     raise HttpError("the connection closed inside a chunked body")
                 return
+            body = dechunked[0]
         elif length is not None:
             if len(buffer) < length:
                 if eof:
@@ -172,38 +206,6 @@ class _Connection(asyncio.Protocol):
         if status in (204, 304) or 100 <= status < 200:
             length, chunked = 0, False
         return status, keep_alive, length, chunked
-
-    def _dechunk(self) -> bytes | None:
-        """The whole chunked body once it has arrived (the buffer is left as it is until then)."""
-        buffer = self._buffer
-        body = bytearray()
-        position = 0
-        while True:
-            end = buffer.find(b"\r\n", position)
-            if end < 0:
-                return None
-            size_text = bytes(buffer[position:end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HttpError("malformed chunk size") from None
-            position = end + 2
-            if size == 0:
-                # Trailers (usually none), then an empty line.
-                while True:
-                    end = buffer.find(b"\r\n", position)
-                    if end < 0:
-                        return None
-                    if end == position:
-                        return bytes(body)
-                    position = end + 2
-            if len(buffer) < position + size + 2:
-                return None
-            if buffer[position + size : position + size + 2] != b"\r\n":
-                raise HttpError("malformed chunk")
-            body += buffer[position : position + size]
-            position += size + 2
-
 
 class HttpPool:
     """Keep-alive connections to the hosts of the URLs it is given."""

@@ -11,7 +11,8 @@ Telegram users through :class:`SimUser` handles::
     await alice.click(msg, "Accept")
     await emu.stop()
 
-Only the standard library, aiohttp, Pillow and zxing-cpp are used.
+Only the standard library, aiohttp (the webhook client), Pillow and zxing-cpp are used;
+the HTTP server is its own (`sandbox.http`).
 """
 
 from .emulator import ALL_METHODS, REQUIRED_PARAMS, ApiError, BotApiEmulator

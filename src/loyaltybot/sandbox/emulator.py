@@ -1,4 +1,4 @@
-"""Local Telegram Bot API emulator (aiohttp server + in-process test API).
+"""Local Telegram Bot API emulator (HTTP server + in-process test API).
 
 See the package docstring (``loyaltybot.sandbox``) for the public API.
 """
@@ -17,7 +17,8 @@ from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import parse_qsl
 
 import aiohttp
-from aiohttp import web
+
+from . import http
 
 from .html import EntityParseError, parse_html, utf16_len
 from .models import (
@@ -37,6 +38,7 @@ __all__ = ["ApiError", "BotApiEmulator"]
 T = TypeVar("T")
 
 MAX_TEXT = 4096
+MAX_REQUEST_BYTES = 60 * 1024 * 1024  # a larger request is refused (413); Telegram takes uploads up to 50 MB
 MAX_CAPTION = 1024
 CALLBACK_DATA_MAX = 64
 
@@ -330,7 +332,7 @@ class BotApiEmulator:
         self._changed = asyncio.Event()
         self._polls_waiting = 0  # getUpdates calls in progress
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self._server: http.HttpServer | None = None
         self._client: aiohttp.ClientSession | None = None
         self.base_url = ""
 
@@ -350,16 +352,8 @@ class BotApiEmulator:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> BotApiEmulator:
         """Start the HTTP server; sets :attr:`base_url`."""
-        app = web.Application(client_max_size=60 * 1024 * 1024)
-        app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
-        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and getattr(server, "sockets", None)
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._server = http.HttpServer(self._handle_http, max_body=MAX_REQUEST_BYTES)
+        self.port = await self._server.start(self.host, self.port)
         self.base_url = f"http://{self.host}:{self.port}"
         self._client = aiohttp.ClientSession()
         return self
@@ -376,9 +370,9 @@ class BotApiEmulator:
             except (asyncio.CancelledError, Exception):
                 pass
         self._webhook_tasks.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.close(timeout=0.5)
+            self._server = None
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -804,30 +798,27 @@ class BotApiEmulator:
         return rec.group if kind == "photo" else rec
 
     # ------------------------------------------------------------------ internals: HTTP
-    def _response(self, status: int, payload: dict[str, Any]) -> web.Response:
-        return web.json_response(payload, status=status)
+    @staticmethod
+    def _response(status: int, payload: dict[str, Any]) -> http.Reply:
+        return http.Reply(status, json.dumps(payload).encode())
 
     @staticmethod
-    async def _parse_body(content_type: str, read: Callable[[], Awaitable[bytes]], multipart: Callable[[], Awaitable[Any]]) -> tuple[dict[str, Any], dict[str, UploadedPart]]:
+    def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, UploadedPart]]:
+        """The parameters and files of a request body (`content_type`: the whole header)."""
         data: dict[str, Any] = {}
         files: dict[str, UploadedPart] = {}
-        ctype = (content_type or "").lower()
+        ctype = content_type.split(";", 1)[0].strip().lower()
         if ctype.startswith("multipart/"):
-            reader = await multipart()
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                name = part.name
-                raw = await part.read(decode=False)
-                if name is None:
-                    continue
+            try:
+                parts = http.multipart_form(content_type, body)
+            except ValueError:
+                raise _bad("can't parse multipart/form-data request") from None
+            for part in parts:
                 if part.filename is not None:
-                    files[name] = UploadedPart(bytes(raw), part.filename, part.headers.get("Content-Type"))
+                    files[part.name] = UploadedPart(part.data, part.filename, part.content_type)
                 else:
-                    data[name] = bytes(raw).decode("utf-8", "replace")
+                    data[part.name] = part.data.decode("utf-8", "replace")
         else:
-            body = await read()
             if not body:
                 return data, files
             if ctype == "application/json":
@@ -842,15 +833,26 @@ class BotApiEmulator:
                 data.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return data, files
 
-    async def _handle_api(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != self.bot_token:
+    async def _handle_http(self, request: http.Request) -> http.Reply:
+        path = request.path
+        if path.startswith("/file/bot"):
+            token, _, file_path = path[len("/file/bot") :].partition("/")
+            if file_path and request.method == "GET":
+                return self._handle_file(token, file_path)
+        elif path.startswith("/bot"):
+            token, _, method = path[len("/bot") :].partition("/")
+            if token and method and "/" not in method:
+                return await self._handle_api(token, method, request)
+        return self._response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+
+    async def _handle_api(self, token: str, method: str, request: http.Request) -> http.Reply:
+        if token != self.bot_token:
             self.stats.requests += 1
             self.stats.by_status[401] += 1
             return self._response(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
-        method = request.match_info["method"]
         try:
             data: dict[str, Any] = dict(request.query)
-            body, files = await self._parse_body(request.content_type if request.body_exists else "", request.read, request.multipart)
+            body, files = self._parse_body(request.headers.get("content-type", ""), request.body)
             data.update(body)
             # a file part may also be referenced directly by the parameter name
             for fname, part in files.items():
@@ -860,14 +862,14 @@ class BotApiEmulator:
         status, payload = await self._dispatch(method, data, files)
         return self._response(status, payload)
 
-    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["token"] != self.bot_token:
+    def _handle_file(self, token: str, file_path: str) -> http.Reply:
+        if token != self.bot_token:
             return self._response(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
-        rec = self._files_by_path.get(request.match_info["path"])
+        rec = self._files_by_path.get(file_path)
         if rec is None:
             return self._response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
         ctype = rec.mime_type or mimetypes.guess_type(rec.file_path)[0] or "application/octet-stream"
-        return web.Response(body=rec.data, content_type=ctype)
+        return http.Reply(200, rec.data, ctype)
 
     def _log_params(self, data: dict[str, Any]) -> dict[str, Any]:
         out = {}
@@ -1584,9 +1586,7 @@ class BotApiEmulator:
                     self._webhook_last_error = (int(time.time()), f"Wrong response from the webhook: {resp.status} {resp.reason}")
                     return False
                 try:
-                    data, files = await self._parse_body(
-                        resp.content_type, resp.read, lambda: _aw(aiohttp.MultipartReader(resp.headers, resp.content))
-                    )
+                    data, files = self._parse_body(resp.headers.get("Content-Type", ""), await resp.read())
                 except ApiError:
                     data, files = {}, {}
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
@@ -1601,6 +1601,3 @@ class BotApiEmulator:
             await self._dispatch(method, data, files, source="webhook-response")
         return True
 
-
-async def _aw(value: T) -> T:
-    return value
