@@ -340,6 +340,31 @@ async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
         await server.stop()
 
 
+async def test_an_ssl_context_factory_runs_once_and_only_for_https(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    tls = await Server(answer(b'{"ok":true}')).start(server_context)
+    plain = await Server(answer(b'{"ok":true}')).start()
+    made: list[ssl.SSLContext] = []
+
+    def make() -> ssl.SSLContext:
+        made.append(ssl.create_default_context(cafile=str(cert)))
+        return made[-1]
+
+    pool = HttpPool(ssl_context=make, limit=2)
+    try:
+        assert await pool.post(plain.url(), b"a=1", content_type="text/plain", timeout=5) == (200, b'{"ok":true}')
+        assert made == []  # plain HTTP: no CA bundle loaded
+        calls = [pool.post(tls.url(scheme="https"), b"a=1", content_type="text/plain", timeout=5) for _ in range(2)]
+        assert await asyncio.gather(*calls) == [(200, b'{"ok":true}')] * 2
+        assert tls.connections == 2 and len(made) == 1
+    finally:
+        await pool.close()
+        await tls.stop()
+        await plain.stop()
+
+
 # --------------------------------------------------------------------------- through aiogram
 
 

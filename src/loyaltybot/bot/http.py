@@ -25,6 +25,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -207,13 +208,19 @@ class _Connection(asyncio.Protocol):
             length, chunked = 0, False
         return status, keep_alive, length, chunked
 
+
 class HttpPool:
-    """Keep-alive connections to the hosts of the URLs it is given."""
+    """Keep-alive connections to the hosts of the URLs it is given.
+
+    `ssl_context` is for HTTPS: a context, or a function that makes one when the first HTTPS
+    connection opens (loading a CA bundle takes ~50 ms of start-up, which a Bot API server
+    reached over plain HTTP, such as a local one, never needs); None: the system's defaults.
+    """
 
     def __init__(
         self,
         *,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         limit: int = 100,
         keepalive: float = 15.0,
         user_agent: str = "loyaltybot",
@@ -315,7 +322,10 @@ class HttpPool:
         loop = asyncio.get_running_loop()
         try:
             if scheme == "https":
-                context = self._ssl_context or ssl.create_default_context()
+                context = self._ssl_context
+                if callable(context):
+                    context = self._ssl_context = context()
+                context = context or ssl.create_default_context()
                 _, connection = await loop.create_connection(_Connection, host, port, ssl=context, server_hostname=host)
             else:
                 _, connection = await loop.create_connection(_Connection, host, port)

@@ -67,7 +67,7 @@ class BotApiSession(AiohttpSession):
 
         The update workers' poller uses it directly, to pass updates on without parsing them."""
         if self._http is None:
-            self._http = HttpPool(ssl_context=ssl.create_default_context(cafile=certifi.where()), user_agent=USER_AGENT)
+            self._http = HttpPool(ssl_context=_certifi_context, user_agent=USER_AGENT)
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
             status, answer = await self._http.post(
@@ -99,3 +99,8 @@ class BotApiSession(AiohttpSession):
         if returning not in self._response_types:
             self._response_types[returning] = Response[returning]  # type: ignore[valid-type]
         return super().check_response(bot, method, status_code, content)
+
+
+def _certifi_context() -> ssl.SSLContext:
+    """HTTPS as aiogram's own session: certifi's CA bundle (made when first needed)."""
+    return ssl.create_default_context(cafile=certifi.where())
