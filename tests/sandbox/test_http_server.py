@@ -36,7 +36,7 @@ class Recorder:
             "method": request.method,
             "path": request.path,
             "query": request.query,
-            "type": request.content_type,
+            "type": request.headers.get("content-type", ""),
             "body": request.body.decode("latin-1"),
         }
         return Reply(200, json.dumps(answer).encode())

@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl
 import aiohttp
 
 from . import http
-
 from .html import EntityParseError, parse_html, utf16_len
 from .models import (
     ApiCall,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import Message
@@ -42,11 +43,6 @@ class Request:
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
 
-    @property
-    def content_type(self) -> str:
-        """The media type, lower-case, without parameters ("" when there is no body)."""
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
 
 @dataclass(slots=True)
 class Reply:
@@ -58,6 +54,7 @@ class Reply:
 Handler = Callable[[Request], Awaitable[Reply]]
 
 
+@functools.cache
 def _status_line(status: int) -> bytes:
     try:
         phrase = HTTPStatus(status).phrase
@@ -66,13 +63,9 @@ def _status_line(status: int) -> bytes:
     return f"HTTP/1.1 {status} {phrase}\r\n".encode("latin-1")
 
 
-_STATUS_LINES = {status: _status_line(status) for status in (200, 400, 401, 403, 404, 409, 429, 500, 501)}
-
-
 def encode_reply(reply: Reply, *, keep_alive: bool) -> bytes:
-    status_line = _STATUS_LINES.get(reply.status) or _status_line(reply.status)
     return b"%sServer: loyaltybot-sandbox\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n%s" % (
-        status_line,
+        _status_line(reply.status),
         reply.content_type.encode("latin-1"),
         len(reply.body),
         b"keep-alive" if keep_alive else b"close",
