@@ -386,6 +386,52 @@ async def test_bot_session_errors_are_aiograms(serve) -> None:
     await session.close()
 
 
+SENT = (
+    b'{"ok":true,"result":{"message_id":7,"from":{"id":1,"is_bot":true,"first_name":"Shop"},'
+    b'"chat":{"id":42,"type":"private","first_name":"Aisyah"},"date":1700000000,"text":"hi"}}'
+)
+
+
+async def test_results_unused_skips_parsing_success_but_not_errors(serve, monkeypatch) -> None:
+    from aiogram.exceptions import ClientDecodeError, TelegramAPIError, TelegramForbiddenError
+    from aiogram.types import Message
+
+    from loyaltybot.bot.session import results_unused
+
+    replies = iter([
+        answer(SENT),
+        answer(SENT),
+        answer(b'{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}', status="403 Forbidden"),
+        answer(b'{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}'),  # 200, not ok
+        answer(b"not json"),
+    ])
+
+    async def reply(r: asyncio.StreamReader, w: asyncio.StreamWriter, h: bytes, b: bytes) -> bool:
+        return await next(replies)(r, w, h, b)
+
+    server = await serve(reply)
+    session = BotApiSession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{server.port}"))
+    bot = Bot(TOKEN, session=session)
+    sent = await bot.send_message(42, "hi")  # outside: the parsed result, as aiogram gives it
+    assert isinstance(sent, Message) and sent.message_id == 7 and sent.chat.id == 42
+    checked: list[str] = []
+    check = session.check_response
+    monkeypatch.setattr(
+        session, "check_response", lambda **kw: checked.append(kw["method"].__api_method__) or check(**kw)
+    )
+    with results_unused():
+        assert await bot.send_message(42, "hi") is None
+        assert checked == []  # the answer was not parsed into a Message
+        with pytest.raises(TelegramForbiddenError, match="blocked"):
+            await bot.send_message(42, "hi")
+        with pytest.raises(TelegramAPIError, match="chat not found"):
+            await bot.send_message(42, "hi")  # "ok": false, whatever the HTTP status
+        with pytest.raises(ClientDecodeError):
+            await bot.send_message(42, "hi")  # an answer that is not JSON
+    assert checked == ["sendMessage"] * 3
+    await session.close()
+
+
 async def test_first_upload_does_not_break_calls_in_flight() -> None:
     """aiogram opens its aiohttp session (for the first file) by closing the session first.
     The long poll and the replies in flight over the keep-alive pool must not be cut."""

@@ -9,6 +9,7 @@ from aiogram.utils.i18n import gettext as _
 from loyaltybot.bot.callbacks import InviteCb, MemberCb
 from loyaltybot.bot.earning import credit_text_for_customer, notify, sale_claimed_text
 from loyaltybot.bot.handlers.rewards import open_redemption, open_voucher
+from loyaltybot.bot.session import results_unused
 from loyaltybot.bot.texts import error_text, name, stamp_bar
 from loyaltybot.domain.errors import DomainError
 from loyaltybot.domain.tokens import TokenForged, TokenKind, TokenMalformed
@@ -62,7 +63,8 @@ class DeepLinks:
         services = self._services
         credit = await services.counter.claim_sale(token_id, identity.telegram_id)
         currency, tz = services.program.shop.currency, services.program.shop.tz
-        await message.answer(credit_text_for_customer(credit, currency=currency, tz=tz))
+        with results_unused():
+            await message.answer(credit_text_for_customer(credit, currency=currency, tz=tz))
         staff_id = credit.staff_telegram_id
         if staff_id is not None and self._i18n is not None and message.bot is not None:
             language = credit.staff_language or services.program.shop.default_language

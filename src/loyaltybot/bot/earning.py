@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from loyaltybot.bot.session import results_unused
 from loyaltybot.bot.texts import local_time, name, stamp_bar
 from loyaltybot.domain.money import format_amount
 from loyaltybot.domain.stamps import StampReason
@@ -125,6 +126,7 @@ async def notify(bot: Bot, i18n: I18n, chat_id: int, language: str, render: Call
     with i18n.use_locale(language):
         text = render()
     try:
-        await bot.send_message(chat_id, text)
+        with results_unused():
+            await bot.send_message(chat_id, text)
     except TelegramAPIError as error:
         log.info("could not notify a chat: %s", error.message)
