@@ -343,6 +343,24 @@ async def _serve_polling(app: App, stop: asyncio.Event, pool: WorkerPool | None,
             await polling
 
 
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def serving_gc() -> None:
+    """The cycle collector once the bot is built (turned off for the imports and set-up).
+
+    What start-up built lives as long as the process: frozen, never scanned again. Each
+    update leaves a few dozen objects in reference cycles (SQLAlchemy's session, connection
+    and transaction objects refer to each other), so the collector must run, but Python's
+    default runs it every 700 new container objects: three or four times per sale claim,
+    each time scanning what the handlers in flight still hold. Every 10,000 it collects the
+    same garbage for a third of the CPU (`gc.callbacks` timing in an update worker, 1,525
+    claims: 0.17-0.20 s against 0.06-0.08 s), for a few MB more memory at most."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+    gc.enable()
+
+
 async def run(settings: Settings) -> None:
     """The `loyaltybot run` command: build, serve until SIGINT/SIGTERM, shut down cleanly."""
     started = time.perf_counter()
@@ -353,8 +371,7 @@ async def run(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     app = await build_app(settings)
     if not gc.isenabled():  # the CLI turned it off for the imports and set-up
-        gc.freeze()  # what start-up built lives as long as the process: never scan it again
-        gc.enable()
+        serving_gc()
     log.info("bot @%s ready (database: %s)", app.bot_username, app.core.db.write_engine.dialect.name)
     try:
         await serve(app, stop, started=started)

@@ -261,11 +261,10 @@ async def _serve_worker(index: int) -> int:
     from aiogram.methods import TelegramMethod
     from aiogram.types import Update
 
-    from loyaltybot.app import build_app
+    from loyaltybot.app import build_app, serving_gc
 
     app = await build_app(settings, migrate=False)  # the run process migrated the database
-    gc.freeze()
-    gc.enable()
+    serving_gc()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # Ctrl-C reaches the whole process group, and a service manager may signal every
         # process: either way, finish what is in hand; the run process restarts or stops us.
