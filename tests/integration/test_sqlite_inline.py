@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,97 @@ async def test_errors_surface_as_sqlalchemy_errors(sqlite_db: Database) -> None:
     async with sqlite_db.read_sessions() as session:
         rows = dict((await session.execute(select(AppSetting.key, AppSetting.value))).all())
     assert rows["k"] == "1" and rows["k2"] == "3"
+
+
+# --------------------------------------------------------------------------- lean write transactions
+
+
+def _audit_actors(db: Database) -> list[int]:
+    with sqlite3.connect(_path(db)) as raw:
+        return [row[0] for row in raw.execute("SELECT actor_telegram_id FROM audit_log ORDER BY id")]
+
+
+def _setting(db: Database, key: str) -> str | None:
+    with sqlite3.connect(_path(db)) as raw:
+        row = raw.execute("SELECT value FROM app_settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+async def test_a_prepared_write_runs_on_the_driver_and_commits(sqlite_db: Database) -> None:
+    writer, _ = uow_factories(sqlite_db)
+    pool = sqlite_db.write_engine.sync_engine.pool
+    async with writer() as uow:
+        await uow.audit.record(actor=1, action="test", now=NOW)
+        await uow.audit.record(actor=2, action="test", now=NOW)
+        assert not uow.session.sync_session.in_transaction()  # the session's machinery was not used
+        assert pool.checkedout() == 1
+        assert _audit_actors(sqlite_db) == []  # not visible before COMMIT
+        await uow.commit()
+        assert pool.checkedout() == 0
+    assert _audit_actors(sqlite_db) == [1, 2]
+
+
+async def test_a_lean_transaction_not_committed_or_failing_leaves_nothing(sqlite_db: Database) -> None:
+    writer, _ = uow_factories(sqlite_db)
+    async with writer() as uow:
+        await uow.audit.record(actor=1, action="test", now=NOW)
+    with pytest.raises(RuntimeError):
+        async with writer() as uow:
+            await uow.audit.record(actor=2, action="test", now=NOW)
+            raise RuntimeError("half-way")
+    async with writer() as uow:
+        await uow.audit.record(actor=3, action="test", now=NOW)
+        await uow.rollback()
+        await uow.audit.record(actor=4, action="test", now=NOW)  # a new transaction after the rollback
+        await uow.commit()
+    assert _audit_actors(sqlite_db) == [4]
+    assert sqlite_db.write_engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_orm_work_after_a_prepared_write_is_the_same_transaction(sqlite_db: Database) -> None:
+    writer, _ = uow_factories(sqlite_db)
+    with pytest.raises(RuntimeError):
+        async with writer() as uow:
+            await uow.audit.record(actor=1, action="test", now=NOW)
+            uow.session.add(AppSetting(key="orm", value="1"))
+            await uow.session.flush()
+            raise RuntimeError("after both")
+    assert _audit_actors(sqlite_db) == [] and _setting(sqlite_db, "orm") is None
+    async with writer() as uow:
+        await uow.audit.record(actor=1, action="test", now=NOW)
+        uow.session.add(AppSetting(key="orm", value="1"))  # flushed by the next prepared statement
+        await uow.audit.record(actor=2, action="test", now=NOW)
+        assert await uow.settings.get("orm") == "1"
+        await uow.commit()
+        # After the commit, the unit of work goes on with a transaction of its own.
+        uow.session.add(AppSetting(key="orm2", value="2"))
+        await uow.commit()
+    assert _audit_actors(sqlite_db) == [1, 2]
+    assert _setting(sqlite_db, "orm") == "1" and _setting(sqlite_db, "orm2") == "2"
+    assert sqlite_db.write_engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_lean_transactions_of_concurrent_tasks_take_turns(sqlite_db: Database) -> None:
+    """One write connection per process: 30 tasks, some failing with a constraint error
+    half-way, all end; exactly the committed ones are there."""
+    writer, _ = uow_factories(sqlite_db)
+
+    async def write(n: int) -> None:
+        async with writer() as uow:
+            await uow.audit.record(actor=n, action="test", now=NOW)
+            await asyncio.sleep(0)  # others queue for the connection meanwhile
+            if n % 3 == 0:
+                uow.session.add(AppSetting(key="same", value=str(n)))  # only the first one can
+                await uow.session.flush()
+            await uow.commit()
+
+    results = await asyncio.gather(*(write(n) for n in range(30)), return_exceptions=True)
+    failed = {n for n, result in enumerate(results) if isinstance(result, IntegrityError)}
+    assert all(result is None or isinstance(result, IntegrityError) for result in results)
+    assert failed == {n for n in range(3, 30, 3)}
+    assert _audit_actors(sqlite_db) == [n for n in range(30) if n not in failed]
+    assert _setting(sqlite_db, "same") == "0"
+    assert sqlite_db.write_engine.sync_engine.pool.checkedout() == 0

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from loyaltybot.db.checkpoint import AUTOCHECKPOINT_PAGES, WalCheckpointer
-from loyaltybot.db.prepared import SHARED_READER, SharedReader, sqlalchemy_error
+from loyaltybot.db.prepared import SHARED_READER, WRITE_ENGINE, SharedReader, sqlalchemy_error
 from loyaltybot.db.sqlite_inline import inline_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -122,6 +122,8 @@ def _sqlite_engine(
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
+            if getattr(connection.connection.driver_connection, "in_transaction", False):
+                return  # a unit of work's lean transaction, which the session joins (db/prepared.py)
             # On the driver's cursor: SQLAlchemy's execution around one BEGIN cost more than it.
             cursor = connection.connection.cursor()
             try:
@@ -154,16 +156,17 @@ def create_database(url: str, *, echo: bool = False, checkpoint_interval: float 
             url, begin="", pool_size=2, read_only=True, inline=False, default_checkpoint=auto
         )
         shared_reader: SharedReader | None = SharedReader(read_engine)
-        read_info = {SHARED_READER: shared_reader}
+        read_info: dict[str, Any] = {SHARED_READER: shared_reader}
+        write_info: dict[str, Any] = {WRITE_ENGINE: write_engine}
     else:
         write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo)
         read_engine = analytics_engine = write_engine
-        shared_reader, read_info = None, {}
+        shared_reader, read_info, write_info = None, {}, {}
     return Database(
         url=url,
         write_engine=write_engine,
         read_engine=read_engine,
-        write_sessions=async_sessionmaker(write_engine, expire_on_commit=False),
+        write_sessions=async_sessionmaker(write_engine, expire_on_commit=False, info=write_info),
         read_sessions=async_sessionmaker(read_engine, expire_on_commit=False, info=read_info),
         analytics_engine=analytics_engine,
         analytics_sessions=async_sessionmaker(analytics_engine, expire_on_commit=False),

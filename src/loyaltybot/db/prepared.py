@@ -9,6 +9,15 @@ SQLAlchemy itself would apply (`bind_processor` / `result_processor` of each col
 our `UTCDateTime` included), and on the inline SQLite driver (`sqlite_inline`) runs it
 straight on the transaction's own DBAPI connection: about 4 µs.
 
+A unit of work on the SQLite write engine whose first statement is a prepared one (a sale
+claim, most writes of an update) runs its transaction on the driver itself: a connection
+from the pool (`engine.connect()`), BEGIN IMMEDIATE, the statements, COMMIT, back to the
+pool (`LeanTransaction`). The session's own transaction, its connection bookkeeping and its
+commit cost twice what SQLite does for such a transaction (~450 against ~250 µs of CPU per
+transaction of one INSERT here). If the unit of work then also uses the ORM, the session is
+bound to that same connection, so everything stays one transaction, committed by the
+session.
+
 It is the same statement object either way. On any other driver (PostgreSQL, aiosqlite's
 thread) `run` is `session.execute`, so the statements stay SQLAlchemy Core, one definition
 for both databases. The session's transaction is the one used (it is begun if it was not,
@@ -116,6 +125,8 @@ def _inline_driver(connection: AsyncConnection) -> tuple[sqlite_inline.Connectio
 
 
 SHARED_READER = "loyaltybot.shared_reader"  # key in `Session.info` of the SQLite read sessions
+WRITE_ENGINE = "loyaltybot.write_engine"  # key in `Session.info` of the SQLite write sessions
+_LEAN = "loyaltybot.lean_transaction"  # a write session's `LeanTransaction`, while one is open
 _TRANSACTION_DRIVER = "loyaltybot.transaction_driver"  # (the session's transaction, its inline driver)
 
 
@@ -153,15 +164,88 @@ class SharedReader:
             await connection.close()
 
 
+class LeanTransaction:
+    """A write transaction a unit of work runs on the driver connection (see the module's
+    docstring). `UnitOfWork` commits or ends it."""
+
+    __slots__ = ("connection", "driver", "dialect", "_session", "_bind")
+
+    def __init__(self, session: AsyncSession, connection: AsyncConnection, found: tuple[sqlite_inline.Connection, Dialect]) -> None:
+        self.connection = connection
+        self.driver, self.dialect = found
+        self._session = session
+        self._bind = session.sync_session.bind
+
+    @classmethod
+    async def begin(cls, session: AsyncSession, engine: AsyncEngine) -> LeanTransaction | None:
+        connection = await engine.connect()
+        try:
+            found = _inline_driver(connection)
+            if found is None:
+                await connection.close()
+                return None
+            driver, dialect = found
+            cursor = driver.cursor()
+            try:
+                await cursor.execute(_BEGIN_WRITE)
+            except sqlite3.Error as error:  # "database is locked" after the busy timeout
+                raise sqlalchemy_error(_BEGIN_WRITE, (), error, dialect) from error
+            finally:
+                await cursor.close()
+        except BaseException:
+            await connection.close()
+            raise
+        lean = cls(session, connection, found)
+        # ORM work of the same unit of work joins this transaction: the session begins its own
+        # on this connection (the engine's BEGIN listener sees the driver already in one).
+        session.sync_session.bind = connection.sync_connection
+        session.info[_LEAN] = lean
+        return lean
+
+    async def commit(self) -> None:
+        try:
+            await self.driver.commit()
+        except sqlite3.Error as error:
+            raise sqlalchemy_error("COMMIT", (), error, self.dialect) from error
+
+    async def close(self) -> None:
+        """Roll back what was not committed, give the connection back to the pool and the
+        session its own bind again (for a later transaction of the same unit of work)."""
+        self._session.sync_session.bind = self._bind
+        try:
+            if self.driver.in_transaction:
+                await self.driver.rollback()
+        finally:
+            await self.connection.close()
+
+
+_BEGIN_WRITE = "BEGIN IMMEDIATE"
+
+
+def lean_transaction(session: AsyncSession) -> LeanTransaction | None:
+    return session.info.get(_LEAN)
+
+
+def end_lean_transaction(session: AsyncSession) -> LeanTransaction | None:
+    return session.info.pop(_LEAN, None)
+
+
 async def _inline_connection(session: AsyncSession) -> tuple[sqlite_inline.Connection, Dialect] | None:
     """The inline SQLite connection of the session's transaction (begun if need be), or the
     shared one of a read session; None if the session is not on the inline driver."""
-    shared: SharedReader | None = session.info.get(SHARED_READER)
+    info = session.info
+    shared: SharedReader | None = info.get(SHARED_READER)
     if shared is not None:
         return await shared.driver()
     sync = session.sync_session
-    if sync.autoflush and (sync.new or sync.dirty or sync.deleted):
+    pending = sync.autoflush and (sync.new or sync.dirty or sync.deleted)
+    lean: LeanTransaction | None = info.get(_LEAN)
+    if lean is None and not pending and WRITE_ENGINE in info and not sync.in_transaction():
+        lean = await LeanTransaction.begin(session, info[WRITE_ENGINE])
+    if pending:
         await session.flush()
+    if lean is not None:
+        return lean.driver, lean.dialect
     transaction = sync.get_transaction()
     known = session.info.get(_TRANSACTION_DRIVER)
     if known is not None and transaction is not None and known[0] is transaction and transaction.is_active:

@@ -17,6 +17,7 @@ from loyaltybot.db.engine import Database
 from loyaltybot.db.feedback import SuggestionRepository, SurveyRepository
 from loyaltybot.db.offers import OfferRepository
 from loyaltybot.db.outbox import OutboxRepository
+from loyaltybot.db.prepared import end_lean_transaction, lean_transaction
 from loyaltybot.db.repositories import (
     AuditRepository,
     ConversationRepository,
@@ -108,11 +109,25 @@ class UnitOfWork:
         return SuggestionRepository(self.session)
 
     async def commit(self) -> None:
-        await self.session.commit()
+        session = self.session
+        lean = lean_transaction(session)
+        if lean is None:
+            await session.commit()
+        else:
+            sync = session.sync_session
+            if sync.in_transaction() or sync.new or sync.dirty or sync.deleted:
+                await session.commit()  # its transaction is on the lean one's connection: commits it
+            else:
+                await lean.commit()
+            end_lean_transaction(session)
+            await lean.close()
         self._committed = True
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        lean = end_lean_transaction(self.session)
+        if lean is not None:
+            await lean.close()
 
     async def __aexit__(
         self,
@@ -125,8 +140,13 @@ class UnitOfWork:
         # A session that holds no transaction and no object (a read served by prepared
         # statements on the shared reader: most updates) has nothing to close.
         sync = self.session.sync_session
-        if sync.in_transaction() or sync.identity_map or sync.new:
-            await self.session.close()
+        lean = end_lean_transaction(self.session)
+        try:
+            if sync.in_transaction() or sync.identity_map or sync.new:
+                await self.session.close()
+        finally:
+            if lean is not None:
+                await lean.close()
 
 
 _REPOSITORIES = tuple(name for name, value in vars(UnitOfWork).items() if isinstance(value, cached_property))
