@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from loyaltybot.db import sqlite_inline
-from loyaltybot.db.engine import Database, create_database
+from loyaltybot.db.engine import WRITE_LOCK_FIRST_WAIT_MS, Database, create_database
 from loyaltybot.db.migrate import upgrade_database
 from loyaltybot.db.models import AppSetting
 from loyaltybot.db.uow import uow_factories
@@ -88,6 +88,10 @@ async def test_write_waits_for_another_process_without_blocking_the_loop(sqlite_
     await ticking
     assert written_at >= released_at
     assert ticks >= 20  # ~50 while waiting; a blocked loop would have counted none
+    # It first waited inside SQLite, briefly (the usual case: another worker's transaction
+    # ends within a few ms), then without SQLite's wait; that is back for the next time.
+    async with sqlite_db.write_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() == WRITE_LOCK_FIRST_WAIT_MS > 0
     async with reader() as uow:
         assert await uow.settings.get("other") == "first"
         assert await uow.settings.get("ours") == "second"

@@ -7,8 +7,8 @@ connection, so they wait in asyncio (fair) rather than for SQLite's lock. Reads 
 separate pool of read-only connections in autocommit mode (no snapshot across statements;
 none of our reads needs one). The bot's statements run inline on the event loop
 (`sqlite_inline`: no thread hand-off per call; a lock held by another process, such as the
-CLI, is waited for with asyncio sleeps); the long analytics reads use aiosqlite's thread,
-with SQLite's own busy timeout.
+CLI or another update worker, is waited for a few ms inside SQLite, then with asyncio
+sleeps); the long analytics reads use aiosqlite's thread, with SQLite's own busy timeout.
 
 PostgreSQL (asyncpg): one engine serves both; conditional UPDATEs give the same guarantees.
 """
@@ -29,6 +29,9 @@ from loyaltybot.db.sqlite_inline import inline_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # at most this much of the file is mapped
+# The writer waits this long for another process's write lock inside SQLite, on the loop,
+# before waiting without blocking it (sqlite_inline.py).
+WRITE_LOCK_FIRST_WAIT_MS = 5
 
 
 @dataclass(slots=True)
@@ -76,10 +79,14 @@ def _sqlite_engine(
     pool_size: int,
     read_only: bool = False,
     inline: bool = True,
+    first_wait_ms: int = 0,
     default_checkpoint: bool = True,
 ) -> AsyncEngine:
     extra: dict[str, Any] = (
-        {"module": inline_dbapi(), "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        {
+            "module": inline_dbapi(),
+            "connect_args": {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "first_wait_ms": first_wait_ms},
+        }
         if inline
         else {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
     )
@@ -100,8 +107,8 @@ def _sqlite_engine(
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # The inline driver waits for other processes' locks itself, without blocking the loop.
-        cursor.execute(f"PRAGMA busy_timeout={0 if inline else SQLITE_BUSY_TIMEOUT_MS}")
+        # The inline driver waits for other processes' locks itself (sqlite_inline.py).
+        cursor.execute(f"PRAGMA busy_timeout={first_wait_ms if inline else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         # NORMAL in WAL mode: a commit survives a crash of the process or a kill at any
         # moment; only a power cut can lose the last commits (never corrupt the file). FULL
@@ -147,7 +154,9 @@ def create_database(url: str, *, echo: bool = False, checkpoint_interval: float 
         if checkpoint_interval is not None:
             checkpointer = WalCheckpointer(parsed.database, checkpoint_interval)
         auto = checkpointer is None
-        write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, default_checkpoint=auto)
+        write_engine = _sqlite_engine(
+            url, begin="BEGIN IMMEDIATE", pool_size=1, default_checkpoint=auto, first_wait_ms=WRITE_LOCK_FIRST_WAIT_MS
+        )
         # Reads run in autocommit: each SELECT sees the latest commit, without BEGIN/ROLLBACK
         # round trips; the connections refuse writes (query_only). One of them is kept for
         # the prepared reads of every read session (db/prepared.py, SharedReader).
