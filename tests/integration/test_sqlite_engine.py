@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from loyaltybot.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, create_database
+from loyaltybot.db.engine import SQLITE_BUSY_TIMEOUT_MS, WRITE_LOCK_FIRST_WAIT_MS, Database, create_database
 from loyaltybot.db.migrate import upgrade_database
 from loyaltybot.db.models import AppSetting
 from loyaltybot.db.uow import uow_factories
@@ -52,8 +52,9 @@ def test_write_and_read_engines_are_separate(sqlite_db: Database) -> None:
 @pytest.mark.parametrize(
     ("engine_name", "busy_timeout"),
     [
-        # The bot's engines run SQLite inline and wait for locks with asyncio sleeps instead.
-        ("write_engine", 0),
+        # The bot's engines run SQLite inline: the writer waits a few ms in SQLite, then with
+        # asyncio sleeps; the readers never wait for a lock (WAL).
+        ("write_engine", WRITE_LOCK_FIRST_WAIT_MS),
         ("read_engine", 0),
         ("analytics_engine", SQLITE_BUSY_TIMEOUT_MS),
     ],
