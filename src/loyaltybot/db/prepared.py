@@ -170,7 +170,9 @@ class LeanTransaction:
 
     __slots__ = ("connection", "driver", "dialect", "_session", "_bind")
 
-    def __init__(self, session: AsyncSession, connection: AsyncConnection, found: tuple[sqlite_inline.Connection, Dialect]) -> None:
+    def __init__(
+        self, session: AsyncSession, connection: AsyncConnection, found: tuple[sqlite_inline.Connection, Dialect]
+    ) -> None:
         self.connection = connection
         self.driver, self.dialect = found
         self._session = session
