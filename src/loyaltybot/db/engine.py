@@ -107,8 +107,8 @@ def _sqlite_engine(
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # The inline driver waits for other processes' locks itself (sqlite_inline.py).
-        cursor.execute(f"PRAGMA busy_timeout={first_wait_ms if inline else SQLITE_BUSY_TIMEOUT_MS}")
+        # SQLite's busy timeout is the driver's `timeout` / `first_wait_ms` (connect_args above);
+        # the inline driver waits for other processes' locks itself after that (sqlite_inline.py).
         cursor.execute("PRAGMA foreign_keys=ON")
         # NORMAL in WAL mode: a commit survives a crash of the process or a kill at any
         # moment; only a power cut can lose the last commits (never corrupt the file). FULL

@@ -210,15 +210,18 @@ class _Opening:
         self._kwargs = kwargs
 
     def __await__(self) -> Generator[Any, None, Connection]:
-        # No busy handler (see the module's docstring); autocommit unless we BEGIN ourselves.
-        kwargs = {**self._kwargs, "timeout": 0, "isolation_level": None, "check_same_thread": False}
+        # SQLite's own wait only `first_wait_ms` (see the module's docstring); autocommit unless
+        # we BEGIN ourselves.
+        timeout = self._first_wait_ms / 1000
+        kwargs = {**self._kwargs, "timeout": timeout, "isolation_level": None, "check_same_thread": False}
         return Connection(sqlite3.connect(self._database, **kwargs), self._busy_timeout, self._first_wait_ms)
         yield  # a generator, so `await` works
 
 
 def connect(database: str, *, busy_timeout: float = 30.0, first_wait_ms: int = 0, **kwargs: Any) -> _Opening:
-    """Like `aiosqlite.connect`: an awaitable of the connection. `first_wait_ms`: see the
-    module's docstring (the caller sets SQLite's busy timeout to it on connecting)."""
+    """Like `aiosqlite.connect`: an awaitable of the connection. `first_wait_ms`: how long
+    SQLite itself waits for a lock, on the loop, before `busy_timeout`'s non-blocking waits
+    (see the module's docstring)."""
     return _Opening(database, busy_timeout, first_wait_ms, kwargs)
 
 
