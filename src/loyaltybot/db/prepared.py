@@ -179,13 +179,12 @@ class LeanTransaction:
         self._bind = session.sync_session.bind
 
     @classmethod
-    async def begin(cls, session: AsyncSession, engine: AsyncEngine) -> LeanTransaction | None:
+    async def begin(cls, session: AsyncSession, engine: AsyncEngine) -> LeanTransaction:
         connection = await engine.connect()
         try:
             found = _inline_driver(connection)
-            if found is None:
-                await connection.close()
-                return None
+            if found is None:  # WRITE_ENGINE is set only for the inline SQLite write engine
+                raise TypeError("a lean transaction needs the inline SQLite driver")
             driver, dialect = found
             cursor = driver.cursor()
             try:
@@ -228,8 +227,11 @@ def lean_transaction(session: AsyncSession) -> LeanTransaction | None:
     return session.info.get(_LEAN)
 
 
-def end_lean_transaction(session: AsyncSession) -> LeanTransaction | None:
-    return session.info.pop(_LEAN, None)
+async def end_lean_transaction(session: AsyncSession) -> None:
+    """Close the session's lean transaction, if it has one (rolled back unless committed)."""
+    lean = session.info.pop(_LEAN, None)
+    if lean is not None:
+        await lean.close()
 
 
 async def _inline_connection(session: AsyncSession) -> tuple[sqlite_inline.Connection, Dialect] | None:

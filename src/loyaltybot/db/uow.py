@@ -119,15 +119,12 @@ class UnitOfWork:
                 await session.commit()  # its transaction is on the lean one's connection: commits it
             else:
                 await lean.commit()
-            end_lean_transaction(session)
-            await lean.close()
+            await end_lean_transaction(session)
         self._committed = True
 
     async def rollback(self) -> None:
         await self.session.rollback()
-        lean = end_lean_transaction(self.session)
-        if lean is not None:
-            await lean.close()
+        await end_lean_transaction(self.session)
 
     async def __aexit__(
         self,
@@ -140,13 +137,11 @@ class UnitOfWork:
         # A session that holds no transaction and no object (a read served by prepared
         # statements on the shared reader: most updates) has nothing to close.
         sync = self.session.sync_session
-        lean = end_lean_transaction(self.session)
         try:
             if sync.in_transaction() or sync.identity_map or sync.new:
                 await self.session.close()
         finally:
-            if lean is not None:
-                await lean.close()
+            await end_lean_transaction(self.session)
 
 
 _REPOSITORIES = tuple(name for name, value in vars(UnitOfWork).items() if isinstance(value, cached_property))
