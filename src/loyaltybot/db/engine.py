@@ -10,16 +10,20 @@ none of our reads needs one). The bot's statements run inline on the event loop
 CLI or another update worker, is waited for a few ms inside SQLite, then with asyncio
 sleeps); the long analytics reads use aiosqlite's thread, with SQLite's own busy timeout.
 
-PostgreSQL (asyncpg): one engine serves both; conditional UPDATEs give the same guarantees.
+PostgreSQL (asyncpg): one pool serves both; conditional UPDATEs give the same guarantees.
+Reads run in autocommit (under READ COMMITTED each statement takes its own snapshot anyway,
+so BEGIN/ROLLBACK round trips around them bought nothing), and a pooled connection is pinged
+before use only when it sat idle for a while (`PG_PING_AFTER_IDLE_S`), not at every checkout.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -32,6 +36,9 @@ SQLITE_MMAP_BYTES = 256 * 1024 * 1024  # at most this much of the file is mapped
 # The writer waits this long for another process's write lock inside SQLite, on the loop,
 # before waiting without blocking it (sqlite_inline.py).
 WRITE_LOCK_FIRST_WAIT_MS = 5
+# PostgreSQL: a connection back from the pool is checked with a round trip first only when it
+# was idle at least this long (a restarted server, a firewall that dropped an idle link).
+PG_PING_AFTER_IDLE_S = 10.0
 
 
 @dataclass(slots=True)
@@ -66,7 +73,8 @@ class Database:
         if self.shared_reader is not None:
             await self.shared_reader.close()
         await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
+        # On PostgreSQL the read engine is the write engine with other options (same pool).
+        if self.read_engine.sync_engine.pool is not self.write_engine.sync_engine.pool:
             await self.read_engine.dispose()
         if self.analytics_engine is not self.write_engine:
             await self.analytics_engine.dispose()
@@ -143,6 +151,34 @@ def _sqlite_engine(
     return engine
 
 
+def ping_when_idle(engine: AsyncEngine, after_s: float) -> None:
+    """Check a pooled connection with a round trip when it comes back after `after_s` of
+    idleness; a dead one is replaced before anybody uses it.
+
+    SQLAlchemy's `pool_pre_ping` does this at every checkout: on asyncpg BEGIN, an empty
+    query and ROLLBACK, three round trips before each unit of work (a sale claim on
+    PostgreSQL made 26 round trips, 9 of them pings). A connection in steady use is not
+    pinged; if the server goes away meanwhile, the first statement on it fails with a
+    disconnect, which makes the pool drop every connection made before it (SQLAlchemy's
+    pool invalidation), so one unit of work per process sees the error.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < after_s:
+            return  # new, or used a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            # The pool discards this connection and checks out (or makes) another one.
+            raise exc.DisconnectionError(f"a pooled connection failed its ping: {error}") from error
+
+
 def create_database(url: str, *, echo: bool = False, checkpoint_interval: float | None = None) -> Database:
     """`checkpoint_interval` (SQLite; seconds): checkpoint the WAL in a thread that often,
     once `Database.start()` is called, instead of inside a commit (db/checkpoint.py)."""
@@ -168,8 +204,11 @@ def create_database(url: str, *, echo: bool = False, checkpoint_interval: float 
         read_info: dict[str, Any] = {SHARED_READER: shared_reader}
         write_info: dict[str, Any] = {WRITE_ENGINE: write_engine}
     else:
-        write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, echo=echo)
-        read_engine = analytics_engine = write_engine
+        write_engine = create_async_engine(url, pool_size=10, max_overflow=10, echo=echo)
+        ping_when_idle(write_engine, PG_PING_AFTER_IDLE_S)
+        # Same pool; the isolation level is the driver adapter's own setting (no round trip).
+        read_engine = write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        analytics_engine = write_engine
         shared_reader, read_info, write_info = None, {}, {}
     return Database(
         url=url,
