@@ -96,6 +96,34 @@ async def test_sale_menu_prompt_and_amount_errors(bot: RunningBot, emulator: Bot
     assert await bot.scalar(select(Token.amount_sen)) == 2550
 
 
+async def test_a_menu_button_leaves_an_amount_prompt(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    """Staff who are customers too: a menu button pressed at an amount prompt does what it says
+    (it is not read as a wrong amount), and the prompt is over: a number typed next is no sale."""
+    staff = await add_staff(bot, emulator)
+    await register(staff)
+    await staff.send("/sale")
+    await expect(staff, "Type the sale amount")
+    await staff.send("💳 My card")
+    await expect(staff, "Show this QR code")
+    await staff.send("12")
+    await expect(staff, "didn't understand")
+    assert await bot.count(Token) == 0
+
+    # The same at a member card's amount prompt, with the button in Malay.
+    alice = await customer(bot, emulator)
+    await alice.send("/card")
+    payload = payload_from_link(alice.decode_qr(await alice.wait_for_message()) or "", BOT_USERNAME)
+    await staff.send(f"/start {payload}")
+    view = await expect(staff, "Alice")
+    await staff.click(view, "🧾 Add purchase")
+    await expect(staff, "Type the purchase amount")
+    await staff.send("📜 Sejarah")
+    await expect(staff, "No activity yet")
+    await staff.send("30")
+    await expect(staff, "didn't understand")
+    assert await bot.count(LedgerEntry) == 0
+
+
 async def test_unregistered_customer_registers_then_the_claim_completes(bot: RunningBot, emulator: BotApiEmulator) -> None:
     staff = await add_staff(bot, emulator)
     payload = await sale_payload(staff, "12")

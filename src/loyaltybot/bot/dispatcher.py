@@ -24,7 +24,8 @@ from loyaltybot.bot.handlers import (
     surveys,
 )
 from loyaltybot.bot.i18n import LocaleMiddleware
-from loyaltybot.bot.middlewares import IdentityMiddleware
+from loyaltybot.bot.menu import menu_texts
+from loyaltybot.bot.middlewares import IdentityMiddleware, MenuLeavesPromptMiddleware
 from loyaltybot.bot.storage import ConversationFlushMiddleware, ServiceStorage
 from loyaltybot.services.container import Services
 
@@ -36,6 +37,9 @@ def build_dispatcher(*, services: Services, i18n: I18n, storage: BaseStorage, bo
         dispatcher.update.outer_middleware(ConversationFlushMiddleware(storage))
     dispatcher.update.outer_middleware(IdentityMiddleware(services.staff))
     LocaleMiddleware(i18n).setup(dispatcher)
+    dispatcher.message.outer_middleware(
+        MenuLeavesPromptMiddleware(menu_texts(i18n), keep=frozenset(registration.Registration.__all_states_names__))
+    )
 
     links = DeepLinks(services, i18n=i18n)
     dispatcher.include_routers(

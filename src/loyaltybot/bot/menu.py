@@ -20,6 +20,7 @@ MENU_HISTORY = N_("📜 History")
 MENU_SURVEYS = N_("📝 Surveys")
 MENU_SETTINGS = N_("⚙️ Settings")
 MENU_HELP = N_("❓ Help")
+MENU_BUTTONS = (MENU_CARD, MENU_REWARDS, MENU_HISTORY, MENU_SURVEYS, MENU_SETTINGS, MENU_HELP)
 
 
 def main_menu() -> ReplyKeyboardMarkup:
@@ -38,3 +39,8 @@ def main_menu() -> ReplyKeyboardMarkup:
 def all_translations(i18n: I18n, msgid: str) -> frozenset[str]:
     """Every language's version of a text, so a button from an older keyboard still works."""
     return frozenset(i18n.gettext(msgid, locale=language) for language in LANGUAGES)
+
+
+def menu_texts(i18n: I18n) -> frozenset[str]:
+    """Every main-menu button, in every language."""
+    return frozenset().union(*(all_translations(i18n, msgid) for msgid in MENU_BUTTONS))
