@@ -87,7 +87,7 @@ async def test_sale_menu_prompt_and_amount_errors(bot: RunningBot, emulator: Bot
     await staff.send("/sale")
     await expect(staff, "Type the sale amount")
     for typed, needle in (("abc", "couldn't read"), ("0", "more than zero"), ("-5", "more than zero"),
-                          ("25.505", "2 decimals"), ("10001", "maximum for one sale")):
+                          ("25.505", "2 decimals"), ("10001", "maximum for one sale (RM 10,000.00)")):
         await staff.send(typed)
         await expect(staff, needle)
     assert await bot.count(Token) == 0
@@ -376,7 +376,7 @@ async def test_invite_expired_and_non_owner_cannot_manage_staff(bot: RunningBot,
         await session.commit()
     late = emulator.user(3003, "Late", phone="+60135552222")
     await late.send(f"/start {invite.payload}")
-    await expect(late, "expired")
+    await expect(late, "This staff invite has expired", "ask the shop owner")
     assert await bot.count(StaffMember, StaffMember.telegram_id == 3003) == 0
 
 
@@ -388,6 +388,9 @@ async def test_admin_activity(bot: RunningBot, emulator: BotApiEmulator) -> None
         await alice.send(f"/start {payload}")
         await alice.wait_for_message()
         await staff.wait_for_message()
+    carol = await customer(bot, emulator, 1003, "Carol", "+60127776666")
+    await carol.send(f"/start {payload}")  # Alice's code again
+    await expect(carol, "already been used")
     await alice.send("/start s_AAAAAAAAAAAAAAAAAAAAAAAAAAAA")
     await alice.wait_for_message()
     own = await sale_payload(staff, "9")
@@ -398,7 +401,13 @@ async def test_admin_activity(bot: RunningBot, emulator: BotApiEmulator) -> None
     hub = await expect(owner, "Admin")
     await owner.click(hub, "📊 Activity today")
     report = await expect(
-        owner, "Today at the counter", "Sam: 3 sale QR codes, 2 claimed", "RM 11.00", "1 forged", "Sam tried to credit themselves (refused): 1"
+        owner,
+        "Today at the counter",
+        "Sam: 3 sale QR codes, 2 claimed",
+        "RM 11.00",
+        "Alice scanned codes that did not work: 1 forged",
+        "Carol scanned codes that did not work: 1 already used by someone else",
+        "Sam tried to credit themselves (refused): 1",
     )
     assert "Nothing unusual" not in (report.text or "")
 

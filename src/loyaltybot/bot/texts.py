@@ -48,6 +48,8 @@ def error_text(error: DomainError, tz: ZoneInfo | None = None) -> str:
         return _("This QR code has already been used. Each code works only once.")
     if code == "code_expired":
         return _("This QR code has expired. Please ask the staff for a new one.")
+    if code == "invite_expired":
+        return _("This staff invite has expired. Please ask the shop owner for a new one.")
     if code == "own_sale":
         return _("You issued this sale yourself: the customer must scan it with their own phone.")
     if code == "own_card":
@@ -76,7 +78,7 @@ def error_text(error: DomainError, tz: ZoneInfo | None = None) -> str:
     if code == "amount_too_large":
         max_sen = error.details.get("max_sen")
         return _("That is more than the maximum for one sale ({max}). Please check the amount.").format(
-            max=format_amount(max_sen) if isinstance(max_sen, int) else "?"
+            max=format_amount(max_sen, str(error.details.get("currency") or "MYR")) if isinstance(max_sen, int) else "?"
         )
     reward_text = _reward_error_text(error, tz)
     if reward_text is not None:

@@ -274,6 +274,13 @@ class StaffRepository(_Repository):
             .all()
         )
 
+    async def display_names(self) -> dict[int, str]:
+        """Every staff member's name, removed ones included (for reports of past days)."""
+        rows = await self.session.execute(
+            select(StaffMember.telegram_id, StaffMember.display_name).where(StaffMember.display_name.is_not(None))
+        )
+        return {telegram_id: display_name for telegram_id, display_name in rows}
+
     async def add(self, member: StaffMember) -> StaffMember:
         self.session.add(member)
         await self.session.flush()

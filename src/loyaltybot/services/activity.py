@@ -42,8 +42,11 @@ class RepeatedCredit:
 @dataclass(frozen=True, slots=True)
 class FailedScans:
     telegram_id: int
-    forged: int
-    unknown: int
+    name: str | None  # their staff name or first name as a customer, if any
+    forged: int  # a code that is not the bot's (tampered with or made up)
+    unknown: int  # well-formed, but no such code
+    used: int  # a sale code somebody else had already claimed
+    expired: int  # a sale code too late, or issued by someone no longer staff
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +89,30 @@ class ActivityService:
         )
         async with self._reader() as uow:
             await require_owner(uow, self._owner_ids, actor)
-            names = {row.telegram_id: row.display_name or str(row.telegram_id) for row in await uow.staff.list_active()}
+            staff_names = await uow.staff.display_names()  # removed staff too: they may have acted today
+            people: dict[int, str | None] = {}
+
+            async def person(telegram_id: int) -> str | None:
+                """A staff member's name, else their first name as a customer (owners need not be staff)."""
+                if telegram_id not in people:
+                    found = staff_names.get(telegram_id)
+                    if found is None:
+                        customer = await uow.customers.by_telegram_id(telegram_id)
+                        found = customer.first_name if customer is not None and customer.first_name else None
+                    people[telegram_id] = found
+                return people[telegram_id]
+
             per_staff: dict[int, StaffDay] = {}
 
-            def staff_day(telegram_id: int) -> StaffDay:
+            async def staff_day(telegram_id: int) -> StaffDay:
                 if telegram_id not in per_staff:
-                    per_staff[telegram_id] = StaffDay(telegram_id, names.get(telegram_id, str(telegram_id)))
+                    per_staff[telegram_id] = StaffDay(telegram_id, await person(telegram_id) or str(telegram_id))
                 return per_staff[telegram_id]
 
             for issuer, claimed in await uow.tokens.issued_between(SALE, start, end):
                 if issuer is None:
                     continue
-                day = staff_day(issuer)
+                day = await staff_day(issuer)
                 day.sales_issued += 1
                 day.sales_claimed += int(claimed)
             per_customer: Counter[int] = Counter()
@@ -107,7 +122,7 @@ class ActivityService:
                 if staff_id is None:
                     continue
                 pairs[(staff_id, customer_id)] += 1
-                staff_day(staff_id).spend_sen += spend
+                (await staff_day(staff_id)).spend_sen += spend
             member_actions = Counter(
                 entry.actor_telegram_id
                 for entry in await uow.audit.between(start, end, prefix="member.")
@@ -115,7 +130,7 @@ class ActivityService:
             )
             for staff_id, count in member_actions.items():
                 if staff_id is not None:
-                    staff_day(staff_id).member_credits = count
+                    (await staff_day(staff_id)).member_credits = count
 
             async def customer_label(customer_id: int) -> tuple[str, str]:
                 customer = await uow.customers.by_id(customer_id)
@@ -132,7 +147,8 @@ class ActivityService:
                 if count <= repeat_threshold:
                     break
                 label, _phone = await customer_label(customer_id)
-                report.repeated_credits.append(RepeatedCredit(names.get(staff_id, str(staff_id)), label, count))
+                staff_name = await person(staff_id) or str(staff_id)
+                report.repeated_credits.append(RepeatedCredit(staff_name, label, count))
 
             failures: dict[int, Counter[str]] = {}
             for entry in await uow.audit.between(start, end, prefix="scan."):
@@ -140,13 +156,22 @@ class ActivityService:
                     continue
                 failures.setdefault(entry.actor_telegram_id, Counter())[entry.action.removeprefix("scan.")] += 1
             for telegram_id, reasons in sorted(failures.items(), key=lambda item: -sum(item[1].values())):
-                report.failed_scans.append(FailedScans(telegram_id, reasons["forged"], reasons["unknown"]))
+                report.failed_scans.append(
+                    FailedScans(
+                        telegram_id,
+                        await person(telegram_id),
+                        forged=reasons["forged"],
+                        unknown=reasons["unknown"],
+                        used=reasons["used"],
+                        expired=reasons["expired"] + reasons["revoked"],
+                    )
+                )
             refused = Counter(
                 entry.actor_telegram_id
                 for entry in await uow.audit.between(start, end, prefix="refused.own_")
                 if entry.actor_telegram_id is not None
             )
             for telegram_id, attempts in refused.most_common():
-                report.self_credits.append(SelfCredit(names.get(telegram_id, str(telegram_id)), attempts))
+                report.self_credits.append(SelfCredit(await person(telegram_id) or str(telegram_id), attempts))
         report.staff = sorted(per_staff.values(), key=lambda day: (-day.sales_claimed - day.member_credits, day.name))
         return report

@@ -18,7 +18,7 @@ from loyaltybot.db.models import Token, Voucher
 from loyaltybot.db.repositories import CardHolder
 from loyaltybot.db.uow import UnitOfWork
 from loyaltybot.domain.errors import DomainError
-from loyaltybot.domain.money import parse_amount
+from loyaltybot.domain.money import AmountTooLarge, parse_amount
 from loyaltybot.domain.points import PointsRule
 from loyaltybot.domain.stamps import StampPolicy, StampReason, add_stamps, decide_stamp, local_day_bounds
 from loyaltybot.domain.tokens import TokenKind, encode_payload, new_token_id
@@ -136,7 +136,11 @@ class CounterService(ShopService):
         return self._stamp_policy is not None
 
     def parse_amount(self, text: str) -> int:
-        return parse_amount(text, max_sen=self._program.points.max_sale_sen)
+        try:
+            return parse_amount(text, max_sen=self._program.points.max_sale_sen)
+        except AmountTooLarge as error:
+            error.details["currency"] = self._program.shop.currency  # the maximum, shown in the shop's money
+            raise
 
     # ------------------------------------------------------------------ sale QR
     async def issue_sale(self, actor: int, amount_text: str, *, valid_for: timedelta | None = None) -> IssuedSale:
@@ -165,6 +169,7 @@ class CounterService(ShopService):
     async def claim_sale(self, token_id: str, customer_telegram_id: int) -> Credit:
         """The customer scanned a sale QR: points and a stamp, exactly once."""
         now = self._clock()
+        used_by: int | None = None  # who claimed the code, when it was already used
         try:
             async with self._writer() as uow:
                 customer = await uow.customers.holder_by_telegram_id(customer_telegram_id)
@@ -180,6 +185,7 @@ class CounterService(ShopService):
                         raise OwnSale()
                     if customer is None:
                         raise NotRegistered()
+                    used_by = token.used_by
                     raise CodeUsed() if token.used_at is not None else CodeExpired()
                 amount_sen, issuer = claimed
                 issuer_language = None
@@ -215,7 +221,20 @@ class CounterService(ShopService):
         except OwnSale:
             await self._record(customer_telegram_id, "refused.own_sale", {"token": token_id})
             raise
-        except IntegrityError:
+        # Failed scans of a genuine code, for the owner's activity view: a code used by somebody
+        # else (a photo of it passed round?), too late, or issued by someone no longer staff.
+        except CodeUsed:
+            if used_by != customer_telegram_id:  # not the claimer scanning it twice
+                await self._record(customer_telegram_id, "scan.used", {"token": token_id})
+            raise
+        except CodeExpired:
+            await self._record(customer_telegram_id, "scan.expired", {"token": token_id})
+            raise
+        except IssuerNotStaff:
+            await self._record(customer_telegram_id, "scan.revoked", {"token": token_id})
+            raise
+        except IntegrityError:  # the same credit recorded meanwhile: this scan came second
+            await self._record(customer_telegram_id, "scan.used", {"token": token_id})
             raise CodeUsed() from None
 
     # ------------------------------------------------------------------ member QR

@@ -23,6 +23,12 @@ class AlreadyStaff(DomainError):
     code = "already_staff"
 
 
+class InviteExpired(CodeExpired):
+    """Only an owner can make a new invite, so the message says whom to ask."""
+
+    code = "invite_expired"
+
+
 class CannotRemoveOwner(DomainError):
     """Owners come from OWNER_IDS (the deployment), not from the bot."""
 
@@ -66,7 +72,7 @@ class TeamService(ShopService):
             if token.used_at is not None:
                 raise CodeUsed()
             if token.expires_at <= now:
-                raise CodeExpired()
+                raise InviteExpired()
 
     async def accept_invite(self, token_id: str, opener: int, display_name: str) -> Joined:
         """The invite's opener confirmed: they become staff, and the invite is spent."""
@@ -78,7 +84,7 @@ class TeamService(ShopService):
             if (await role_in(uow, self._owner_ids, opener)).is_staff:
                 raise AlreadyStaff()
             if not await uow.tokens.mark_used(token_id, used_by=opener, now=now):
-                raise CodeExpired() if token.used_at is None and token.expires_at <= now else CodeUsed()
+                raise InviteExpired() if token.used_at is None and token.expires_at <= now else CodeUsed()
             member = await uow.staff.by_telegram_id(opener)
             if member is None:
                 await uow.staff.add(

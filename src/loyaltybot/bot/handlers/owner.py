@@ -85,10 +85,19 @@ def activity_text(report: ActivityReport, currency: str) -> str:
         )
     for failed in report.failed_scans:
         unusual = True
-        lines.append(
-            _("• User {id}: {forged} forged and {unknown} unknown codes scanned").format(
-                id=failed.telegram_id, forged=failed.forged, unknown=failed.unknown
+        reasons = [
+            text.format(count=count)
+            for text, count in (
+                (_("{count} forged"), failed.forged),
+                (_("{count} unknown"), failed.unknown),
+                (_("{count} already used by someone else"), failed.used),
+                (_("{count} expired or withdrawn"), failed.expired),
             )
+            if count
+        ]
+        who = name(failed.name) if failed.name else _("Telegram user {id}").format(id=failed.telegram_id)
+        lines.append(
+            _("• {who} scanned codes that did not work: {reasons}").format(who=who, reasons=", ".join(reasons))
         )
     for attempt in report.self_credits:
         unusual = True
