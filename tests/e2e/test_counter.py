@@ -210,6 +210,10 @@ async def test_member_qr_purchase_and_stamp(bot: RunningBot, emulator: BotApiEmu
     carol = await customer(bot, emulator, 1003, "Carol", "+60127776666")
     await carol.send(f"/start {payload}")
     await expect(carol, "show it to the staff")
+    # Somebody not registered at all is told the same at once (no registration first).
+    stranger = emulator.user(1004, "Dan", phone="+60125554444")
+    await stranger.send(f"/start {payload}")
+    await expect(stranger, "show it to the staff")
 
     await staff.send(f"/start {payload}")
     view = await expect(staff, "Alice", "4567", "Points: 0")
@@ -234,6 +238,9 @@ async def test_member_qr_purchase_and_stamp(bot: RunningBot, emulator: BotApiEmu
     await expect(staff, "stamp limit", "Next stamp from")
     assert await bot.count(LedgerEntry) == 1
     assert await bot.count(AuditEntry, AuditEntry.action == "member.purchase", AuditEntry.actor_telegram_id == STAFF_ID) == 1
+    # Each look at the card is in the audit log; Carol's and Dan's refused scans showed nothing.
+    assert await bot.count(AuditEntry, AuditEntry.action == "card.viewed") == 2
+    assert await bot.count(AuditEntry, AuditEntry.action == "card.viewed", AuditEntry.actor_telegram_id == STAFF_ID) == 2
 
 
 async def test_member_stamp_only_and_own_card(bot: RunningBot, emulator: BotApiEmulator) -> None:

@@ -24,14 +24,15 @@ class DeepLinks:
         self._i18n = i18n
 
     def opens_before_registration(self, payload: str, identity: Identity) -> bool:
-        """Staff act on codes without a customer account; a staff invite needs none either."""
+        """Staff act on codes without a customer account; a staff invite needs none either, and
+        somebody who scanned another person's member card is told at once it is for the staff."""
         if identity.role.is_staff:
             return True
         try:
             kind, _token_id = self._services.scans.decode(payload)
         except DomainError:
             return False
-        return kind is TokenKind.INVITE
+        return kind in (TokenKind.INVITE, TokenKind.MEMBER)
 
     async def open(self, message: Message, payload: str, identity: Identity) -> None:
         """Route a payload by its kind; every refusal is a localized message and changes nothing."""

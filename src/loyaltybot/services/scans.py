@@ -74,6 +74,10 @@ class ScanService:
             raise CodeNotValid()
         if not role.is_staff:
             raise MemberCodeForStaff()
+        # Staff see a customer's name, masked phone and balance: who looked, and when, is kept.
+        async with self._writer() as uow:
+            await uow.audit.record(actor=actor, action="card.viewed", customer_id=customer.id, now=self._clock())
+            await uow.commit()
         return MemberView(
             customer_id=customer.id,
             first_name=customer.first_name or "",
