@@ -52,7 +52,8 @@ async def test_whole_sale_flow_from_the_qr_photo(bot: RunningBot, emulator: BotA
     alice = await customer(bot, emulator)
 
     await staff.send("/sale 25.50")
-    photo = await expect(staff, "RM 25.50", "25 points", "10 min")
+    # 25 points at the first tier; the default higher tiers multiply by 1.25 and 1.5, rounded down.
+    photo = await expect(staff, "RM 25.50", "25 points", "Higher tiers: Silver 31, Gold 37", "10 min")
     link = staff.decode_qr(photo)
     assert link is not None and link.startswith(f"https://t.me/{BOT_USERNAME}?start=s_")
     payload = payload_from_link(link, BOT_USERNAME)
@@ -435,7 +436,7 @@ async def test_staff_are_told_in_their_own_language(bot: RunningBot, emulator: B
     await register(staff, language="Bahasa Melayu")  # the staff member is also a customer, in Malay
     alice = await customer(bot, emulator)
     await staff.send("/sale 8")
-    photo = await expect(staff, "Jualan RM 8.00")
+    photo = await expect(staff, "Jualan RM 8.00", "Tahap lebih tinggi: Perak 10, Emas 12")
     payload = payload_from_link(staff.decode_qr(photo) or "", BOT_USERNAME)
     await alice.send(f"/start {payload}")
     await expect(alice, "+8 points")  # the customer reads English

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -12,7 +13,9 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from loyaltybot.bot.promotions import tier_name
 from loyaltybot.bot.session import results_unused
+from loyaltybot.config import TiersSection
 from loyaltybot.bot.texts import local_time, name, stamp_bar
 from loyaltybot.domain.money import format_amount
 from loyaltybot.domain.stamps import StampReason
@@ -25,8 +28,10 @@ def clock_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%H:%M")
 
 
-def sale_caption(sale: IssuedSale, link: str, *, currency: str, tz: ZoneInfo, minutes: int) -> str:
-    return _(
+def sale_caption(
+    sale: IssuedSale, link: str, *, currency: str, tz: ZoneInfo, minutes: int, tiers: TiersSection
+) -> str:
+    caption = _(
         "🧾 <b>Sale {amount}</b> · {points} points\n"
         "Ask the customer to scan this QR code with their phone camera.\n"
         "Valid until {time} ({minutes} min), one use only.\n\n"
@@ -38,6 +43,14 @@ def sale_caption(sale: IssuedSale, link: str, *, currency: str, tz: ZoneInfo, mi
         minutes=minutes,
         link=link,
     )
+    if not sale.tier_points:
+        return caption
+    # The points depend on the customer's tier: say what the higher tiers get, under the first line.
+    first, rest = caption.split("\n", 1)
+    bonus = _("Higher tiers: {tiers}").format(
+        tiers=", ".join(f"{html.escape(tier_name(tiers, code))} {points}" for code, points in sale.tier_points)
+    )
+    return f"{first}\n{bonus}\n{rest}"
 
 
 def credit_text_for_customer(credit: Credit, *, currency: str, tz: ZoneInfo) -> str:

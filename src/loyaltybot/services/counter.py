@@ -77,8 +77,10 @@ class IssuedSale:
     token_id: str
     payload: str
     amount_sen: int
-    points: int
+    points: int  # at the first tier's multiplier
     expires_at: datetime
+    # (tier code, points) for the higher tiers whose multiplier gives more: what the customer gets depends on their tier.
+    tier_points: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +164,19 @@ class CounterService(ShopService):
             token_id=token_id,
             payload=encode_payload(TokenKind.SALE, token_id, self._key),
             amount_sen=amount,
-            points=self.points_rule.points_for(amount),
+            points=self.points_rule.points_for(amount, tier_multiplier(self._program, None)),
             expires_at=expires_at,
+            tier_points=self._tier_points(amount),
         )
+
+    def _tier_points(self, amount_sen: int) -> tuple[tuple[str, int], ...]:
+        base = self.points_rule.points_for(amount_sen, tier_multiplier(self._program, None))
+        found = []
+        for level in self._program.tiers.levels[1:]:
+            points = self.points_rule.points_for(amount_sen, level.multiplier)
+            if points != base:
+                found.append((level.code, points))
+        return tuple(found)
 
     async def claim_sale(self, token_id: str, customer_telegram_id: int) -> Credit:
         """The customer scanned a sale QR: points and a stamp, exactly once."""

@@ -55,7 +55,12 @@ def build_router(*, i18n: I18n, links: DeepLinks, bot_username: str) -> Router:
         await message.answer_photo(
             BufferedInputFile(qr_png(link), filename="sale.png"),
             caption=sale_caption(
-                sale, link, currency=program.shop.currency, tz=program.shop.tz, minutes=program.sale.validity_minutes
+                sale,
+                link,
+                currency=program.shop.currency,
+                tz=program.shop.tz,
+                minutes=program.sale.validity_minutes,
+                tiers=program.tiers,
             ),
         )
         return True
