@@ -10,7 +10,7 @@ from loyaltybot.db.models import ConversationState, Customer
 from loyaltybot.domain.tokens import payload_from_link
 from loyaltybot.sandbox import BotApiEmulator
 
-from .conftest import BOT_USERNAME, RunningBot, button_text, expect, picker_buttons, register
+from .conftest import BOT_USERNAME, OWNER_ID, RunningBot, button_text, expect, picker_buttons, register
 
 
 async def test_registration_in_english(bot: RunningBot, emulator: BotApiEmulator) -> None:
@@ -280,13 +280,25 @@ async def test_export_and_delete_my_data(bot: RunningBot, emulator: BotApiEmulat
 
 
 async def test_pending_start_payload_is_handled_after_registration(bot: RunningBot, emulator: BotApiEmulator) -> None:
+    await bot.services.staff.add(2001, added_by=OWNER_ID, display_name="Sam")
+    sale = await bot.services.counter.issue_sale(2001, "9")
+    newcomer = emulator.user(1007, "Nina", phone="+60125555555")
+    await register(newcomer, start=f"/start {sale.payload}")
+    # Right after the welcome, the kept payload is acted on.
+    await expect(newcomer, "+9 points")
+
+
+async def test_another_persons_member_card_is_not_a_reason_to_register(bot: RunningBot, emulator: BotApiEmulator) -> None:
     alice = emulator.user(1001, "Alice", phone="+60123456789")
     await register(alice)
     card = await bot.services.customers.card(1001)
     newcomer = emulator.user(1007, "Nina", phone="+60125555555")
-    await register(newcomer, start=f"/start {card.member_payload}")
-    # Right after the welcome, the kept payload is acted on.
+    await newcomer.send(f"/start {card.member_payload}")
     await expect(newcomer, "show it to the staff")
+    assert await bot.count(Customer) == 1
+    # Nothing of it is kept: a plain /start afterwards is an ordinary registration.
+    await register(newcomer)
+    assert not newcomer.pending
 
 
 async def test_restart_keeps_customers_and_half_finished_registrations(

@@ -101,3 +101,22 @@ def test_webhook_needs_its_secret() -> None:
 )
 def test_database_urls_get_the_async_driver(url: str, expected: str) -> None:
     assert normalize_database_url(url) == expected
+
+
+def test_the_daily_stamp_cap_is_on_by_default_and_0_turns_it_off(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from loyaltybot.services.counter import CounterService
+
+    def policy(program: Program) -> object:
+        counter = CounterService(
+            writer=None, reader=None, program=program, secret_key=b"k", clock=lambda: datetime.now(UTC)  # type: ignore[arg-type]
+        )
+        return counter._stamp_policy.daily_cap  # type: ignore[union-attr]
+
+    assert Program().stamps.daily_cap == 3
+    assert policy(Program()) == 3
+    assert policy(load_program(write(tmp_path, "[stamps]\ndaily_cap = 0\n"))) is None
+    assert policy(load_program(write(tmp_path, "[stamps]\ndaily_cap = 5\n"))) == 5
+    with pytest.raises(ConfigError, match="daily_cap"):
+        load_program(write(tmp_path, "[stamps]\ndaily_cap = -1\n"))

@@ -1,13 +1,26 @@
-"""Inline-button payloads. Callback data is user input: handlers re-check everything."""
+"""Inline-button payloads. Callback data is user input: handlers re-check everything.
+
+Every text field has a pattern, so data outside it (a NUL byte, which PostgreSQL refuses in
+any statement; characters no button of ours makes) never matches a handler: the press gets
+the "no longer active" answer and changes nothing.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# An action, section, language or field name of ours.
+Word = Annotated[str, Field(pattern=r"^[a-z0-9_]{0,32}$")]
+# A token id, member key or signed payload (domain/tokens.py: URL-safe characters).
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
 class LanguageCb(CallbackData, prefix="lang"):
-    code: str
-    context: str  # "reg" during registration, "set" from settings
+    code: Word
+    context: Word  # "reg" during registration, "set" from settings
 
 
 class ConsentCb(CallbackData, prefix="consent"):
@@ -15,15 +28,15 @@ class ConsentCb(CallbackData, prefix="consent"):
 
 
 class BirthdayCb(CallbackData, prefix="bday"):
-    action: str  # "skip" | "cancel"
+    action: Word  # "skip" | "cancel"
 
 
 class SettingsCb(CallbackData, prefix="set"):
-    action: str  # "lang" | "bday" | "promo_on" | "promo_off"
+    action: Word  # "lang" | "bday" | "promo_on" | "promo_off"
 
 
 class PrivacyCb(CallbackData, prefix="priv"):
-    action: str  # "export" | "delete" | "delete_yes" | "delete_no"
+    action: Word  # "export" | "delete" | "delete_yes" | "delete_no"
 
 
 class HistoryCb(CallbackData, prefix="hist"):
@@ -31,7 +44,7 @@ class HistoryCb(CallbackData, prefix="hist"):
 
 
 class CardCb(CallbackData, prefix="card"):
-    action: str  # "rotate" | "rotate_yes" | "rotate_no"
+    action: Word  # "rotate" | "rotate_yes" | "rotate_no"
 
 
 class AdminCb(CallbackData, prefix="adm"):
@@ -40,76 +53,76 @@ class AdminCb(CallbackData, prefix="adm"):
     Each feature's router handles its own section; /admin only lists the buttons.
     """
 
-    section: str
+    section: Word
 
 
 class SaleCb(CallbackData, prefix="sale"):
-    action: str  # "cancel"
+    action: Word  # "cancel"
 
 
 class MemberCb(CallbackData, prefix="mem"):
     """Staff actions on a scanned member card; `key` is the card's member key (re-checked)."""
 
-    action: str  # "buy" | "stamp" | "cancel"
-    key: str
+    action: Word  # "buy" | "stamp" | "cancel"
+    key: Code
 
 
 class InviteCb(CallbackData, prefix="inv"):
-    action: str  # "yes" | "no"
-    token: str
+    action: Word  # "yes" | "no"
+    token: Code
 
 
 class StaffCb(CallbackData, prefix="stf"):
-    action: str  # "invite" | "remove" | "remove_yes" | "remove_no"
+    action: Word  # "invite" | "remove" | "remove_yes" | "remove_no"
     id: int = 0
 
 
 class PromoCb(CallbackData, prefix="promo"):
     """Buttons under a promotion: "stop" (opt out in one tap) | "rewards"."""
 
-    action: str
+    action: Word
 
 
 class BroadcastCb(CallbackData, prefix="bc"):
     """The owner's broadcast composer and list. `id` is a campaign id where it matters."""
 
-    action: str
+    action: Word
     id: int = 0
 
 
 class RewardCb(CallbackData, prefix="rw"):
     """A customer's actions in /rewards; `id` is a reward (redeem) or a redemption (show, cancel)."""
 
-    action: str  # "redeem" | "show" | "cancel"
+    action: Word  # "redeem" | "show" | "cancel"
     id: int
 
 
 class RedeemCb(CallbackData, prefix="rdm"):
     """Staff confirming a scanned redemption; `code` is re-checked by the service."""
 
-    action: str  # "confirm"
-    code: str
+    action: Word  # "confirm"
+    code: Code
 
 
 class VoucherCb(CallbackData, prefix="vch"):
     """`use` (staff, `code` is the voucher id) or `show` (customer, `code` is the signed payload)."""
 
-    action: str
-    code: str
+    action: Word
+    code: Code
 
 
 class CatalogueCb(CallbackData, prefix="cat"):
     """The owner's catalogue in /admin → Rewards."""
 
-    action: str  # "new" | "open" | "edit" | "pause" | "resume" | "skip" | "tier" | "list"
+    action: Word  # "new" | "open" | "edit" | "pause" | "resume" | "skip" | "tier" | "list"
     id: int = 0
-    field: str = ""
+    field: Word = ""
 
 
 class SurveyCb(CallbackData, prefix="sv"):
     """A customer's survey buttons: "open", "ans" (value = score or option), "skip", "suggest"."""
 
-    action: str
+    action: Word
     survey: int = 0
     question: int = 0
     value: int = 0
@@ -118,26 +131,26 @@ class SurveyCb(CallbackData, prefix="sv"):
 class OwnerSurveyCb(CallbackData, prefix="osv"):
     """The owner's survey screens: "list", "new", "confirm", "cancel", "show", "close", "csv"."""
 
-    action: str
+    action: Word
     survey: int = 0
 
 
 class SuggestionCb(CallbackData, prefix="sug"):
     """The owner's suggestion list ("list") and adopting one ("adopt")."""
 
-    action: str
+    action: Word
     id: int = 0
 
 
 class StatsCb(CallbackData, prefix="st"):
     """Dashboard extras: "charts", "csv"."""
 
-    action: str
+    action: Word
 
 
 class AutomationCb(CallbackData, prefix="auto"):
     """The owner's automatic offers in /admin → Automations; `key` is "birthday", "winback" or
     "festival/<slug>" (":" is aiogram's separator; checked by the service)."""
 
-    action: str  # "on" | "off" | "preview"
-    key: str
+    action: Word  # "on" | "off" | "preview"
+    key: Annotated[str, Field(pattern=r"^[a-z0-9_/-]{1,56}$")]

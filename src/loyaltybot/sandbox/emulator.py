@@ -680,17 +680,30 @@ class BotApiEmulator:
             if (text is not None and b.get("text") == text) or (callback_data is not None and b.get("callback_data") == callback_data):
                 if "callback_data" not in b:
                     raise NotImplementedError(f"inline button {b} is not a callback button")
-                qid = str(secrets.randbits(63))
-                handle = CallbackQueryHandle(self, qid, b["callback_data"], live, user.id)
-                self._callback_queries[qid] = (handle, time.monotonic())
-                if chat is not None and chat.type == "private":
-                    chat.started = True
-                self._enqueue(
-                    "callback_query",
-                    {"id": qid, "from": user.to_api(), "message": live.to_api(), "chat_instance": chat.chat_instance if chat else "0", "data": b["callback_data"]},
-                )
-                return handle
+                return self._callback_query(user, live, b["callback_data"])
         raise LookupError(f"message {live.message_id} has no inline button {text or callback_data!r}; buttons: {live.inline_buttons}")
+
+    def _user_sends_callback(self, user: SimUser, message: ChatMessage, data: str) -> CallbackQueryHandle:
+        """A callback query with any `data` on a bot message: Telegram does not check the data
+        against the message's buttons, so a modified client can send this."""
+        chat = self._chats.get(message.chat_id)
+        live = chat.messages.get(message.message_id) if chat else None
+        if live is None or live.deleted:
+            raise LookupError(f"message {message.message_id} no longer exists in chat {message.chat_id}")
+        return self._callback_query(user, live, data)
+
+    def _callback_query(self, user: SimUser, live: ChatMessage, data: str) -> CallbackQueryHandle:
+        chat = self._chats.get(live.chat_id)
+        qid = str(secrets.randbits(63))
+        handle = CallbackQueryHandle(self, qid, data, live, user.id)
+        self._callback_queries[qid] = (handle, time.monotonic())
+        if chat is not None and chat.type == "private":
+            chat.started = True
+        self._enqueue(
+            "callback_query",
+            {"id": qid, "from": user.to_api(), "message": live.to_api(), "chat_instance": chat.chat_instance if chat else "0", "data": data},
+        )
+        return handle
 
     def _set_blocked(self, user: SimUser, blocked: bool) -> None:
         chat = self._private_chat(user)

@@ -274,6 +274,11 @@ class SimUser(_ChatView):
         """
         return self._emu._user_clicks(self, message, text=text, callback_data=callback_data)
 
+    async def send_callback(self, message: ChatMessage, data: str) -> CallbackQueryHandle:
+        """A callback query carrying any `data` on a bot message, as a modified client can send
+        (Telegram does not check callback data against the message's buttons)."""
+        return self._emu._user_sends_callback(self, message, data)
+
     async def send_photo(self, data: bytes, caption: str | None = None) -> ChatMessage:
         """Send a photo (any Pillow-readable image; stored recompressed to JPEG like Telegram)."""
         return self._emu._user_sends(self, self._chat, photo=data, caption=caption)
