@@ -160,23 +160,22 @@ class CounterService(ShopService):
                 actor=actor, action="sale.issued", now=now, details={"token": token_id, "amount_sen": amount}
             )
             await uow.commit()
+        (_first, points), *higher = self._tier_points(amount)
         return IssuedSale(
             token_id=token_id,
             payload=encode_payload(TokenKind.SALE, token_id, self._key),
             amount_sen=amount,
-            points=self.points_rule.points_for(amount, tier_multiplier(self._program, None)),
+            points=points,
             expires_at=expires_at,
-            tier_points=self._tier_points(amount),
+            tier_points=tuple(higher),
         )
 
     def _tier_points(self, amount_sen: int) -> tuple[tuple[str, int], ...]:
-        base = self.points_rule.points_for(amount_sen, tier_multiplier(self._program, None))
-        found = []
-        for level in self._program.tiers.levels[1:]:
-            points = self.points_rule.points_for(amount_sen, level.multiplier)
-            if points != base:
-                found.append((level.code, points))
-        return tuple(found)
+        """(tier code, points) for the first tier, then for each higher tier that gets more."""
+        levels = self._program.tiers.levels
+        base = self.points_rule.points_for(amount_sen, levels[0].multiplier)
+        higher = ((level.code, self.points_rule.points_for(amount_sen, level.multiplier)) for level in levels[1:])
+        return ((levels[0].code, base), *(pair for pair in higher if pair[1] != base))
 
     async def claim_sale(self, token_id: str, customer_telegram_id: int) -> Credit:
         """The customer scanned a sale QR: points and a stamp, exactly once."""
