@@ -431,6 +431,22 @@ async def test_claim_in_malay(bot: RunningBot, emulator: BotApiEmulator) -> None
     await expect(siti, "telah digunakan")
 
 
+async def test_staff_without_a_customer_account_are_told_in_the_language_they_issued_in(
+    bot: RunningBot, emulator: BotApiEmulator
+) -> None:
+    """Not registered as a customer, so no stored language: the sale remembers the language its
+    QR caption was shown in (Telegram's, here Malay; the shop's default is English)."""
+    await bot.services.staff.add(2002, added_by=OWNER_ID, display_name="Siti")
+    siti = emulator.user(2002, "Siti", phone="+60124441111", language_code="ms")
+    alice = await customer(bot, emulator)
+    await siti.send("/sale 8")
+    photo = await expect(siti, "Jualan RM 8.00")
+    payload = payload_from_link(siti.decode_qr(photo) or "", BOT_USERNAME)
+    await alice.send(f"/start {payload}")
+    await expect(alice, "+8 points")
+    await expect(siti, "dituntut oleh Alice", "4567")
+
+
 async def test_staff_are_told_in_their_own_language(bot: RunningBot, emulator: BotApiEmulator) -> None:
     staff = await add_staff(bot, emulator)
     await register(staff, language="Bahasa Melayu")  # the staff member is also a customer, in Malay

@@ -80,7 +80,7 @@ _CLAIM_TOKEN = (
         or_(_tokens.created_by.is_(None), _tokens.created_by != bindparam("p_used_by")),
     )
     .values(used_at=bindparam("p_now"), used_by=bindparam("p_used_by"))
-    .returning(_tokens.amount_sen, _tokens.created_by)
+    .returning(_tokens.amount_sen, _tokens.created_by, _tokens.data)
 )
 _in_day = and_(_ledger.created_at >= bindparam("p_day_start"), _ledger.created_at < bindparam("p_day_end"))
 _STAMP_STATE = select(
@@ -649,15 +649,18 @@ class TokenRepository(_Repository):
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    async def claim(self, token_id: str, *, kind: str, used_by: int, now: datetime) -> tuple[int | None, int | None] | None:
-        """Spend a one-time token not issued by `used_by`: (amount_sen, issuer), or None if it cannot be.
+    async def claim(
+        self, token_id: str, *, kind: str, used_by: int, now: datetime
+    ) -> tuple[int | None, int | None, str | None] | None:
+        """Spend a one-time token not issued by `used_by`: (amount_sen, issuer, data), or None if it
+        cannot be.
 
         One conditional UPDATE: of any number of concurrent claims exactly one gets the row.
         """
         rows = await _P_CLAIM_TOKEN.run(
             self.session, {"p_id": token_id, "p_kind": kind, "p_now": now, "p_used_by": used_by}
         )
-        return (rows[0][0], rows[0][1]) if rows else None
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     async def issued_between(self, kind: str, start: datetime, end: datetime) -> Sequence[tuple[int | None, bool]]:
         """(issuer, claimed?) of every token of `kind` created in [start, end)."""

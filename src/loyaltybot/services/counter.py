@@ -7,10 +7,10 @@ balance with a conditional UPDATE that returns the new balance (`balance_after`)
 
 from __future__ import annotations
 
-from typing import Any
-
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +30,14 @@ from loyaltybot.services.pointsbook import TierUp, raise_tier, record_credit, ti
 from loyaltybot.services.scans import CodeNotValid
 
 SALE = "sale"
+
+
+def _issued_in(data: str | None) -> str | None:
+    """The language a sale token was issued in (its `data`), if recorded."""
+    if not data:
+        return None
+    language = json.loads(data).get("language")
+    return language if isinstance(language, str) else None
 
 
 class CodeUsed(DomainError):
@@ -145,8 +153,14 @@ class CounterService(ShopService):
             raise
 
     # ------------------------------------------------------------------ sale QR
-    async def issue_sale(self, actor: int, amount_text: str, *, valid_for: timedelta | None = None) -> IssuedSale:
-        """Staff enters an amount; a one-time sale token, valid for the program's minutes."""
+    async def issue_sale(
+        self, actor: int, amount_text: str, *, valid_for: timedelta | None = None, language: str | None = None
+    ) -> IssuedSale:
+        """Staff enters an amount; a one-time sale token, valid for the program's minutes.
+
+        `language`: the one the staff member reads the bot in now; the "claimed by" notice,
+        sent while the customer (not they) talks to the bot, is written in it.
+        """
         amount = self.parse_amount(amount_text)
         now = self._clock()
         expires_at = now + (valid_for if valid_for is not None else self._program.sale.validity)
@@ -154,7 +168,15 @@ class CounterService(ShopService):
         async with self._writer() as uow:
             await require_staff(uow, self._owner_ids, actor)
             await uow.tokens.add(
-                Token(id=token_id, kind=SALE, created_by=actor, amount_sen=amount, created_at=now, expires_at=expires_at)
+                Token(
+                    id=token_id,
+                    kind=SALE,
+                    created_by=actor,
+                    amount_sen=amount,
+                    created_at=now,
+                    expires_at=expires_at,
+                    data=json.dumps({"language": language}) if language else None,
+                )
             )
             await uow.audit.record(
                 actor=actor, action="sale.issued", now=now, details={"token": token_id, "amount_sen": amount}
@@ -198,10 +220,11 @@ class CounterService(ShopService):
                         raise NotRegistered()
                     used_by = token.used_by
                     raise CodeUsed() if token.used_at is not None else CodeExpired()
-                amount_sen, issuer = claimed
+                amount_sen, issuer, data = claimed
                 issuer_language = None
                 if issuer is not None:
-                    issuer_language, issuer_role = await uow.staff.identity_of(issuer)
+                    stored_language, issuer_role = await uow.staff.identity_of(issuer)
+                    issuer_language = _issued_in(data) or stored_language
                     if issuer not in self._owner_ids and issuer_role is None:
                         # Removed staff lose every staff action at once, their open sale codes included.
                         raise IssuerNotStaff()

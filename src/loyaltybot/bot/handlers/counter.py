@@ -47,7 +47,7 @@ def build_router(*, i18n: I18n, links: DeepLinks, bot_username: str) -> Router:
     async def issue_sale(message: Message, amount_text: str, identity: Identity, services: Services) -> bool:
         program = services.program
         try:
-            sale = await services.counter.issue_sale(identity.telegram_id, amount_text)
+            sale = await services.counter.issue_sale(identity.telegram_id, amount_text, language=i18n.current_locale)
         except DomainError as error:
             await message.answer(error_text(error, program.shop.tz))
             return False
