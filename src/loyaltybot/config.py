@@ -161,7 +161,7 @@ class PointsSection(_Section):
 class StampsSection(_Section):
     card_size: int = Field(10, ge=2, le=50)
     min_interval_hours: float = Field(4, ge=0)
-    daily_cap: int = Field(3, ge=0, le=100)  # stamps per customer per shop day; 0 = no cap
+    daily_cap: int | None = Field(None, ge=1)  # stamps per customer per shop day; unset = no cap (DESIGN.md defaults)
     per_claim: int = Field(1, ge=0, le=10)
     reward: LocalizedText = LocalizedText(en="1 free drink", ms="1 minuman percuma")
 

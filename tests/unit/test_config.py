@@ -103,7 +103,7 @@ def test_database_urls_get_the_async_driver(url: str, expected: str) -> None:
     assert normalize_database_url(url) == expected
 
 
-def test_the_daily_stamp_cap_is_on_by_default_and_0_turns_it_off(tmp_path: Path) -> None:
+def test_the_daily_stamp_cap_is_off_by_default_and_set_in_the_program(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from loyaltybot.services.counter import CounterService
@@ -114,9 +114,8 @@ def test_the_daily_stamp_cap_is_on_by_default_and_0_turns_it_off(tmp_path: Path)
         )
         return counter._stamp_policy.daily_cap  # type: ignore[union-attr]
 
-    assert Program().stamps.daily_cap == 3
-    assert policy(Program()) == 3
-    assert policy(load_program(write(tmp_path, "[stamps]\ndaily_cap = 0\n"))) is None
-    assert policy(load_program(write(tmp_path, "[stamps]\ndaily_cap = 5\n"))) == 5
+    assert Program().stamps.daily_cap is None  # DESIGN.md's defaults: the 4-hour interval only
+    assert policy(Program()) is None
+    assert policy(load_program(write(tmp_path, "[stamps]\ndaily_cap = 2\n"))) == 2
     with pytest.raises(ConfigError, match="daily_cap"):
-        load_program(write(tmp_path, "[stamps]\ndaily_cap = -1\n"))
+        load_program(write(tmp_path, "[stamps]\ndaily_cap = 0\n"))

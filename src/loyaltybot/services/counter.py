@@ -134,7 +134,7 @@ class CounterService(ShopService):
             StampPolicy(
                 card_size=stamps.card_size,
                 min_interval=stamps.min_interval,
-                daily_cap=stamps.daily_cap or None,
+                daily_cap=stamps.daily_cap,
                 stamps_per_claim=stamps.per_claim,
             )
             if stamps.per_claim > 0
