@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 
 from loyaltybot.app import App, build_app, serve
 from loyaltybot.config import PROJECT_ROOT, Settings
+from loyaltybot.domain.tokens import payload_from_link
 from loyaltybot.sandbox import BotApiEmulator, ChatMessage, SimUser
 
 BOT_TOKEN = "123456:TEST-token"
 BOT_USERNAME = "loyalty_test_bot"
 OWNER_ID = 9000
+STAFF_ID = 2001
 
 
 def free_port() -> int:
@@ -193,6 +195,23 @@ async def register(
 def picker_buttons(message: ChatMessage) -> list[str]:
     markup = message.reply_markup or {}
     return [button["text"] for row in markup.get("inline_keyboard", []) for button in row]
+
+
+async def add_staff(
+    bot: RunningBot, emulator: BotApiEmulator, telegram_id: int = STAFF_ID, name: str = "Sam"
+) -> SimUser:
+    """A staff member added on the server (as `loyaltybot staff add` does), not a customer."""
+    await bot.services.staff.add(telegram_id, added_by=OWNER_ID, display_name=name)
+    return emulator.user(telegram_id, name, phone="+60122223333")
+
+
+async def member_payload(user: SimUser, *needles: str) -> str:
+    """The payload of the member QR code the registered `user` gets from /card (whose caption
+    must contain every needle)."""
+    await user.send("/card")
+    payload = payload_from_link(user.decode_qr(await expect(user, *needles)) or "", BOT_USERNAME)
+    assert payload is not None
+    return payload
 
 
 def button_text(message: ChatMessage, prefix: str) -> str:

@@ -15,15 +15,17 @@ from loyaltybot.render.qr import qr_png
 from loyaltybot.sandbox import BotApiEmulator, SimUser
 from loyaltybot.services.errors import NotAllowed
 
-from .conftest import BOT_USERNAME, OWNER_ID, RunningBot, button_text, expect, register
-
-STAFF_ID = 2001
-
-
-async def add_staff(bot: RunningBot, emulator: BotApiEmulator, telegram_id: int = STAFF_ID, name: str = "Sam") -> SimUser:
-    await bot.services.staff.add(telegram_id, added_by=OWNER_ID, display_name=name)
-    return emulator.user(telegram_id, name, phone="+60122223333")
-
+from .conftest import (
+    BOT_USERNAME,
+    OWNER_ID,
+    STAFF_ID,
+    RunningBot,
+    add_staff,
+    button_text,
+    expect,
+    member_payload,
+    register,
+)
 
 async def customer(bot: RunningBot, emulator: BotApiEmulator, telegram_id: int = 1001, name: str = "Alice",
                    phone: str = "+60123454567", language: str = "English") -> SimUser:
@@ -112,8 +114,7 @@ async def test_a_menu_button_leaves_an_amount_prompt(bot: RunningBot, emulator: 
 
     # The same at a member card's amount prompt, with the button in Malay.
     alice = await customer(bot, emulator)
-    await alice.send("/card")
-    payload = payload_from_link(alice.decode_qr(await alice.wait_for_message()) or "", BOT_USERNAME)
+    payload = await member_payload(alice)
     await staff.send(f"/start {payload}")
     view = await expect(staff, "Alice")
     await staff.click(view, "🧾 Add purchase")
@@ -247,8 +248,7 @@ async def test_member_qr_purchase_and_stamp(bot: RunningBot, emulator: BotApiEmu
 async def test_member_stamp_only_and_own_card(bot: RunningBot, emulator: BotApiEmulator) -> None:
     staff = await add_staff(bot, emulator)
     alice = await customer(bot, emulator)
-    await alice.send("/card")
-    payload = payload_from_link(alice.decode_qr(await alice.wait_for_message()) or "", BOT_USERNAME)
+    payload = await member_payload(alice)
     await staff.send(f"/start {payload}")
     view = await expect(staff, "Alice")
     await staff.click(view, "☕ Add stamp only")
@@ -258,8 +258,7 @@ async def test_member_stamp_only_and_own_card(bot: RunningBot, emulator: BotApiE
 
     # Staff who are also customers cannot credit their own card.
     await register(staff)
-    await staff.send("/card")
-    own = payload_from_link(staff.decode_qr(await staff.wait_for_message()) or "", BOT_USERNAME)
+    own = await member_payload(staff)
     await staff.send(f"/start {own}")
     own_view = await expect(staff, "Sam")
     await staff.click(own_view, "☕ Add stamp only")
@@ -274,8 +273,7 @@ async def test_member_stamp_only_and_own_card(bot: RunningBot, emulator: BotApiE
 async def test_rotated_member_code_no_longer_works(bot: RunningBot, emulator: BotApiEmulator) -> None:
     staff = await add_staff(bot, emulator)
     alice = await customer(bot, emulator)
-    await alice.send("/card")
-    old = payload_from_link(alice.decode_qr(await alice.wait_for_message()) or "", BOT_USERNAME)
+    old = await member_payload(alice)
     await alice.send("/card")
     card = await alice.wait_for_message()
     await alice.click(card, "🔄 New code")

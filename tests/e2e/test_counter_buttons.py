@@ -16,33 +16,22 @@ from sqlalchemy import select
 
 from loyaltybot.bot.callbacks import MemberCb
 from loyaltybot.db.models import AuditEntry, Customer, LedgerEntry
-from loyaltybot.domain.tokens import payload_from_link
 from loyaltybot.sandbox import BotApiEmulator, SimUser
 from loyaltybot.sandbox.models import ChatMessage
 
-from .conftest import BOT_USERNAME, OWNER_ID, RunningBot, expect, register
+from .conftest import OWNER_ID, STAFF_ID, RunningBot, add_staff, expect, member_payload, register
 
-STAFF_ID = 2001
 ALICE_ID = 1001
 STALE_EN = "This button is no longer active"
 STALE_MS = "Butang ini tidak lagi aktif"
 APOLOGY = "something went wrong"
 
 
-async def add_staff(bot: RunningBot, emulator: BotApiEmulator) -> SimUser:
-    await bot.services.staff.add(STAFF_ID, added_by=OWNER_ID, display_name="Sam")
-    return emulator.user(STAFF_ID, "Sam", phone="+60122223333")
-
-
 async def alice_and_her_card(bot: RunningBot, emulator: BotApiEmulator) -> tuple[SimUser, str]:
     """Alice registered; returns her and the payload of her member QR code."""
     alice = emulator.user(ALICE_ID, "Alice", phone="+60123454567")
     await register(alice)
-    await alice.send("/card")
-    card = await expect(alice, "Show this QR code")
-    payload = payload_from_link(alice.decode_qr(card) or "", BOT_USERNAME)
-    assert payload is not None
-    return alice, payload
+    return alice, await member_payload(alice, "Show this QR code")
 
 
 async def alices_state(bot: RunningBot) -> tuple[int, int, int, int]:
