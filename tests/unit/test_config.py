@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from loyaltybot.config import ConfigError, Program, Settings, load_program, normalize_database_url
+from loyaltybot.services.counter import CounterService
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -103,16 +105,11 @@ def test_database_urls_get_the_async_driver(url: str, expected: str) -> None:
     assert normalize_database_url(url) == expected
 
 
-def test_the_daily_stamp_cap_is_off_by_default_and_set_in_the_program(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    from loyaltybot.services.counter import CounterService
-
+def test_the_daily_stamp_cap_is_off_by_default_and_set_in_the_program(
+    tmp_path: Path, offline_counter: Callable[[Program], CounterService]
+) -> None:
     def policy(program: Program) -> object:
-        counter = CounterService(
-            writer=None, reader=None, program=program, secret_key=b"k", clock=lambda: datetime.now(UTC)  # type: ignore[arg-type]
-        )
-        return counter._stamp_policy.daily_cap  # type: ignore[union-attr]
+        return offline_counter(program)._stamp_policy.daily_cap  # type: ignore[union-attr]
 
     assert Program().stamps.daily_cap is None  # DESIGN.md's defaults: the 4-hour interval only
     assert policy(Program()) is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,29 +14,16 @@ from loyaltybot.domain.money import AmountTooLarge
 from loyaltybot.services.counter import CounterService
 
 
-def _counter(program: Program) -> CounterService:
-    def unused() -> None:  # parsing an amount never opens a unit of work
-        raise AssertionError("no database here")
-
-    return CounterService(
-        writer=unused,  # type: ignore[arg-type]
-        reader=unused,  # type: ignore[arg-type]
-        program=program,
-        secret_key=b"k",
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
-    )
-
-
 @pytest.mark.parametrize(
     ("currency", "locale", "expected"),
     [("SGD", "en", "(SGD 500.00)"), ("SGD", "ms", "(SGD 500.00)"), ("MYR", "en", "(RM 500.00)")],
 )
 def test_the_maximum_for_one_sale_is_shown_in_the_shops_currency(
-    locales_dir: Path, currency: str, locale: str, expected: str
+    locales_dir: Path, offline_counter: Callable[[Program], CounterService], currency: str, locale: str, expected: str
 ) -> None:
     program = Program.model_validate({"shop": {"currency": currency}, "points": {"max_sale_sen": 50_000}})
     with pytest.raises(AmountTooLarge) as refused:
-        _counter(program).parse_amount("600")
+        offline_counter(program).parse_amount("600")
     i18n = build_i18n(locales_dir, "en")
     with i18n.context(), i18n.use_locale(locale):
         text = error_text(refused.value)

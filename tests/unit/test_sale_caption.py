@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,15 +15,6 @@ from loyaltybot.services.counter import CounterService, IssuedSale
 NOW = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 
 
-def _counter(program: Program) -> CounterService:
-    def unused() -> None:
-        raise AssertionError("no database here")
-
-    return CounterService(
-        writer=unused, reader=unused, program=program, secret_key=b"k", clock=lambda: NOW  # type: ignore[arg-type]
-    )
-
-
 def _levels(*multipliers: str) -> list[dict[str, object]]:
     return [
         {"code": f"t{index}", "name": {"en": f"Tier{index}", "ms": f"Tahap{index}"}, "min_spend": index * 100,
@@ -31,20 +23,22 @@ def _levels(*multipliers: str) -> list[dict[str, object]]:
     ]
 
 
-def test_only_tiers_that_give_more_are_listed() -> None:
+def test_only_tiers_that_give_more_are_listed(offline_counter: Callable[[Program], CounterService]) -> None:
     program = Program.model_validate({"tiers": {"levels": _levels("1", "1.01", "2")}})
     # RM 30: 30 points; 30 × 1.01 = 30.3 is still 30 (not listed); 30 × 2 = 60.
-    assert _counter(program)._tier_points(3000) == (("t0", 30), ("t2", 60))
+    assert offline_counter(program)._tier_points(3000) == (("t0", 30), ("t2", 60))
     flat = Program.model_validate({"tiers": {"levels": _levels("1", "1")}})
-    assert _counter(flat)._tier_points(3000) == (("t0", 30),)
+    assert offline_counter(flat)._tier_points(3000) == (("t0", 30),)
     # The first tier's own multiplier counts too: it is what a new customer gets.
     generous = Program.model_validate({"tiers": {"levels": _levels("1.5", "2")}})
-    assert _counter(generous)._tier_points(3000) == (("t0", 45), ("t1", 60))
+    assert offline_counter(generous)._tier_points(3000) == (("t0", 45), ("t1", 60))
 
 
-def test_the_caption_names_the_higher_tiers_in_the_staff_members_language(locales_dir: Path) -> None:
+def test_the_caption_names_the_higher_tiers_in_the_staff_members_language(
+    locales_dir: Path, offline_counter: Callable[[Program], CounterService]
+) -> None:
     program = Program.model_validate({"tiers": {"levels": _levels("1", "1.5")}})
-    counter = _counter(program)  # RM 20: 20 points, 30 at the second tier
+    counter = offline_counter(program)  # RM 20: 20 points, 30 at the second tier
     tier_points = counter._tier_points(2000)[1:]
     assert tier_points == (("t1", 30),)
     issued = IssuedSale(token_id="x", payload="s_x", amount_sen=2000, points=20, expires_at=NOW, tier_points=tier_points)
